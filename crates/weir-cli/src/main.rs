@@ -1,0 +1,61 @@
+//! The `weir` binary: argument parsing and presentation only; the work lives in library crates.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// weir: a GitOps engine for Kubernetes that reads Flux v2's custom resources.
+#[derive(Parser)]
+#[command(name = "weir", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render and verify a whole GitOps repository offline (exit 1 on findings).
+    Check(cmd::check::Args),
+    /// Build a Flux object as the controller would (`weir build ks NAME`).
+    #[command(subcommand)]
+    Build(cmd::build::Command),
+    /// kustomize-compatible commands (`weir kustomize build DIR`).
+    #[command(subcommand)]
+    Kustomize(cmd::kustomize::Command),
+    /// Fetch sources (`weir source git fetch URL`).
+    #[command(subcommand)]
+    Source(cmd::source::Command),
+    /// Build a directory and apply it to the cluster with server-side apply.
+    Apply(cmd::apply::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cmd::check::run(args),
+        Command::Build(c) => cmd::build::run(c),
+        Command::Kustomize(c) => cmd::kustomize::run(c),
+        Command::Source(c) => cmd::source::run(c),
+        Command::Apply(args) => cmd::apply::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `weir ... | head` must not print an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,1 @@
+//! weir's native kustomize engine (kustomize v5.5 semantics). Pure: reads through [`FileSystem`].
