@@ -7,3 +7,95 @@
 //! - [`from_str`]: a multi-document stream into its non-empty documents.
 //! - [`to_string`]: one document, with a trailing newline.
 //! - [`to_string_multi`]: documents joined by `---\n`, as `kustomize build` prints them.
+//!
+//! # Reading
+//! Plain scalars resolve as go-yaml v3 does when kustomize turns a resource into JSON:
+//! `yes`/`no`/`on`/`off` stay strings, `true`/`True`/`TRUE` are booleans, `~`/`null`/empty are
+//! null, integers accept `0x`, `0o`, `0b` and legacy `0777` octal, floats follow YAML 1.2, and an
+//! unquoted timestamp becomes its RFC 3339 text (`2024-02-29` -> `"2024-02-29T00:00:00Z"`).
+//! Anchors, aliases and `<<` merge keys are expanded (each alias an independent copy); duplicate
+//! keys are an error. Mapping keys keep their source text (`1.10:` is the key `"1.10"`).
+//!
+//! # Writing
+//! The writer reproduces go-yaml v2's emitter on the value as it comes back from JSON: keys in
+//! go-yaml's "natural" order, sequences not indented below their key, strings that YAML 1.1 would
+//! read as something else double-quoted, long plain strings folded after column 80, multi-line
+//! strings as literal blocks, and non-printable or non-BMP characters escaped.
+//!
+//! # Deviation
+//! - A nested mapping with a non-string key (`1: a`) makes kustomize fail ("unsupported type");
+//!   here the key is kept as its text. Entries with a null key (`~: a`) are dropped, as kustomize
+//!   drops them at the top level.
+//! - `.inf` and `.nan` cannot be held by `serde_json::Value`; reading them is an error (kustomize
+//!   fails later, when it converts the object to JSON).
+
+mod emit;
+mod float;
+mod key_order;
+mod load;
+mod resolve;
+mod scalar;
+mod timestamp;
+
+pub use emit::{write_multi, write_value};
+
+/// A YAML syntax or structure error, with the position in the source where it is known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Error {
+    /// 1-based line of the problem.
+    pub line: Option<usize>,
+    /// 1-based column of the problem.
+    pub column: Option<usize>,
+    /// What is wrong, lowercase.
+    pub message: String,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => {
+                write!(f, "line {line}, column {column}: {}", self.message)
+            }
+            (Some(line), None) => write!(f, "line {line}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn at(line: usize, column: usize, message: impl Into<String>) -> Self {
+        Error {
+            line: Some(line),
+            column: Some(column),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses a multi-document YAML stream into its documents.
+///
+/// Empty and comment-only documents (and documents that are just `null`) are dropped; `---`
+/// separators, a leading or trailing `---` and `...` end markers are accepted.
+pub fn from_str(src: &str) -> Result<Vec<serde_json::Value>, Error> {
+    load::load_all(src)
+}
+
+/// Writes one document exactly as `kustomize build` prints an object, ending with `"\n"`.
+pub fn to_string(doc: &serde_json::Value) -> String {
+    let mut out = String::new();
+    emit::emit_document(&mut out, doc);
+    out
+}
+
+/// Writes documents joined by `---\n` like `kustomize build` stdout: no leading `---`, `""` for
+/// no documents.
+pub fn to_string_multi(docs: &[serde_json::Value]) -> String {
+    let mut out = String::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        emit::emit_document(&mut out, doc);
+    }
+    out
+}

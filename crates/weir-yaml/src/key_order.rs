@@ -1,0 +1,164 @@
+//! Mapping keys in go-yaml v2's order (its `keyList.Less`), which kustomize's output uses.
+//!
+//! The order is "natural": other characters sort before letters, and runs of digits compare by
+//! their numeric value (`a2` before `a10`). go-yaml sorts Go's randomly ordered map keys with an
+//! unstable sort, so keys its comparison cannot order consistently (digit runs with leading
+//! zeros) may come out differently from run to run; here the keys are first put in byte order and
+//! then merge-sorted stably, which is deterministic and never panics whatever the comparison says.
+
+use std::cmp::Ordering;
+
+/// go-yaml v2's `keyList.Less` for two string keys.
+pub(crate) fn key_less(a: &str, b: &str) -> bool {
+    let mut ai = a.char_indices().peekable();
+    let mut bi = b.char_indices().peekable();
+    loop {
+        let (Some(&(apos, ac)), Some(&(bpos, bc))) = (ai.peek(), bi.peek()) else {
+            return a.chars().count() < b.chars().count();
+        };
+        if ac == bc {
+            ai.next();
+            bi.next();
+            continue;
+        }
+        let al = is_letter(ac);
+        let bl = is_letter(bc);
+        if al && bl {
+            return ac < bc;
+        }
+        if al || bl {
+            return bl;
+        }
+        let (mut an, mut bn) = (0i64, 0i64);
+        if ac == '0' || bc == '0' {
+            // A zero inside a number that already had a non-zero digit is an ordinary digit.
+            let before = &a[..apos];
+            for c in before.chars().rev() {
+                if !c.is_ascii_digit() {
+                    break;
+                }
+                if c != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let (a_digits, an) = digit_run(&a[apos..], an);
+        let (b_digits, bn) = digit_run(&b[bpos..], bn);
+        if an != bn {
+            return an < bn;
+        }
+        if a_digits != b_digits {
+            return a_digits < b_digits;
+        }
+        return ac < bc;
+    }
+}
+
+/// Length (in characters) and wrapping value of the leading digit run, Go-style.
+fn digit_run(s: &str, mut n: i64) -> (usize, i64) {
+    let mut len = 0;
+    for c in s.chars() {
+        let Some(d) = c.to_digit(10).filter(|_| c.is_ascii_digit()) else {
+            break;
+        };
+        n = n.wrapping_mul(10).wrapping_add(i64::from(d));
+        len += 1;
+    }
+    (len, n)
+}
+
+/// Go's `unicode.IsLetter` (Unicode category L); `char::is_alphabetic` is the closest std test.
+fn is_letter(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphabetic()
+    } else {
+        c.is_alphabetic()
+    }
+}
+
+/// Sorts keys into go-yaml v2's order, deterministically.
+pub(crate) fn sort_keys(keys: &mut Vec<&str>) {
+    keys.sort_unstable();
+    if keys.len() < 2 {
+        return;
+    }
+    let mut buf: Vec<&str> = Vec::with_capacity(keys.len());
+    merge_sort(keys, &mut buf);
+}
+
+/// Stable merge sort by `key_less` that tolerates an inconsistent comparison.
+fn merge_sort<'a>(v: &mut [&'a str], buf: &mut Vec<&'a str>) {
+    let n = v.len();
+    if n <= 12 {
+        // Insertion sort: stable, bounded, and fine for the usual Kubernetes map sizes.
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && key_less(v[j], v[j - 1]) {
+                v.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+        return;
+    }
+    let mid = n / 2;
+    merge_sort(&mut v[..mid], buf);
+    merge_sort(&mut v[mid..], buf);
+    buf.clear();
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < n {
+        if key_less(v[j], v[i]) {
+            buf.push(v[j]);
+            j += 1;
+        } else {
+            buf.push(v[i]);
+            i += 1;
+        }
+    }
+    buf.extend_from_slice(&v[i..mid]);
+    buf.extend_from_slice(&v[j..n]);
+    v.copy_from_slice(buf);
+}
+
+/// `Ordering` view of `key_less`, for tests and callers that want one.
+#[allow(dead_code)]
+pub(crate) fn key_cmp(a: &str, b: &str) -> Ordering {
+    if key_less(a, b) {
+        Ordering::Less
+    } else if key_less(b, a) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(keys: &[&'static str]) -> Vec<&'static str> {
+        let mut v = keys.to_vec();
+        sort_keys(&mut v);
+        v
+    }
+
+    #[test]
+    fn natural_order_of_go_yaml_v2() {
+        assert_eq!(
+            sorted(&["kind", "apiVersion", "metadata", "data"]),
+            ["apiVersion", "data", "kind", "metadata"]
+        );
+        assert_eq!(sorted(&["a10", "a9", "a1"]), ["a1", "a9", "a10"]);
+        // Non-letters sort before letters, unlike byte order for `_` against `Z`.
+        assert_eq!(sorted(&["aZ", "a_"]), ["a_", "aZ"]);
+        assert_eq!(sorted(&["ab", "a-b", "a"]), ["a", "a-b", "ab"]);
+        assert_eq!(sorted(&["a~", "ab"]), ["a~", "ab"]);
+        assert_eq!(sorted(&["B", "a"]), ["B", "a"]);
+        assert_eq!(sorted(&["x.y", "x"]), ["x", "x.y"]);
+        assert_eq!(
+            sorted(&["port2", "port10", "port"]),
+            ["port", "port2", "port10"]
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Behaviour tests for weir-yaml against kustomize's own output.
+
+mod corpus;
