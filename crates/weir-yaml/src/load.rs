@@ -48,31 +48,59 @@ pub(crate) fn load_all(src: &str) -> Result<Vec<Value>, Error> {
     Ok(docs)
 }
 
-/// The key of a mapping entry, as go-yaml v3 decodes it into `map[string]interface{}`.
-enum Key {
-    Text {
-        text: String,
-    },
+/// A mapping key read and waiting for its value.
+enum PendingKey {
+    /// An ordinary key, with the line it is on.
+    Text(String, usize),
+    /// `<<`: the value is merged into the mapping.
     Merge,
-    /// A null key: the entry is dropped.
-    Skip,
+    /// A null key (its source text): go-yaml drops the entry when decoding into
+    /// `map[string]interface{}`.
+    Skip(String),
+}
+
+struct MappingFrame {
+    entries: Map<String, Value>,
+    /// The line of each entry of `entries`, in insertion order (for duplicate-key messages).
+    entry_lines: Vec<usize>,
+    /// Keys that do not end up in `entries` (merge and null keys), for the duplicate check.
+    other_keys: Vec<(String, usize)>,
+    merges: Vec<Value>,
+    pending: Option<PendingKey>,
+    anchor: usize,
+    line: usize,
+    column: usize,
+}
+
+impl MappingFrame {
+    /// go-yaml v3 rejects a mapping in which two keys have the same text.
+    fn check_duplicate(&self, text: &str, line: usize, column: usize) -> Result<(), Error> {
+        let first = if self.entries.contains_key(text) {
+            self.entries
+                .keys()
+                .position(|k| k == text)
+                .and_then(|i| self.entry_lines.get(i).copied())
+        } else {
+            self.other_keys
+                .iter()
+                .find(|(k, _)| k == text)
+                .map(|(_, l)| *l)
+        };
+        if self.entries.contains_key(text) || first.is_some() {
+            let at = first.map(|l| format!(" at line {l}")).unwrap_or_default();
+            return Err(Error::at(
+                line,
+                column,
+                format!("mapping key {text:?} already defined{at}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 enum Frame {
-    Sequence {
-        items: Vec<Value>,
-        anchor: usize,
-    },
-    Mapping {
-        entries: Map<String, Value>,
-        /// Raw key texts seen so far and their lines, for the duplicate-key check.
-        seen: HashMap<String, usize>,
-        merges: Vec<Value>,
-        key: Option<Key>,
-        anchor: usize,
-        line: usize,
-        column: usize,
-    },
+    Sequence { items: Vec<Value>, anchor: usize },
+    Mapping(MappingFrame),
 }
 
 #[derive(Default)]
@@ -83,40 +111,33 @@ struct Loader {
     alias_count: usize,
 }
 
-/// What a finished node looks like when it turns out to be a mapping key.
-#[derive(Clone, Copy)]
-enum KeySource<'a> {
-    Scalar {
-        text: &'a str,
-        plain: bool,
-        tag: Option<&'a Tag>,
-    },
-    Alias,
-    Collection,
-}
-
 impl Loader {
     /// Feeds one node event; returns the document's root once it is complete.
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<Option<Value>, Error> {
         let line = span.start.line();
         let column = span.start.col() + 1;
+        self.decode_count += 1;
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                let value = scalar_value(&text, style, tag.as_deref(), line, column)?;
-                self.decode_count += 1;
-                let plain = style == ScalarStyle::Plain;
-                let source = KeySource::Scalar {
-                    text: &text,
-                    plain,
-                    tag: tag.as_deref(),
-                };
-                self.finish(value, anchor, source, line, column)
+                if let Some(Frame::Mapping(m)) = self.stack.last_mut()
+                    && m.pending.is_none()
+                {
+                    if anchor != 0 {
+                        let value =
+                            scalar_value(text.clone(), style, tag.as_deref(), line, column)?;
+                        self.anchors.insert(anchor, (value, 1));
+                    }
+                    let key = scalar_key(text, style, tag.as_deref(), line);
+                    return self.set_key(key, line, column).map(|()| None);
+                }
+                let value = scalar_value(text, style, tag.as_deref(), line, column)?;
+                self.finish(value, anchor, line, column)
             }
             Event::Alias(id) => {
                 let Some((value, size)) = self.anchors.get(&id) else {
                     return Err(Error::at(line, column, "unknown anchor"));
                 };
-                let (value, size) = (value.clone(), *size);
+                let size = *size;
                 self.alias_count += size;
                 self.decode_count += size;
                 if self.alias_count > 100
@@ -130,7 +151,22 @@ impl Loader {
                         "document contains excessive aliasing",
                     ));
                 }
-                self.finish(value, 0, KeySource::Alias, line, column)
+                if let Some(Frame::Mapping(m)) = self.stack.last()
+                    && m.pending.is_none()
+                {
+                    let key = match value {
+                        Value::Null => PendingKey::Skip(String::new()),
+                        Value::String(s) => PendingKey::Text(s.clone(), line),
+                        Value::Bool(b) => PendingKey::Text(b.to_string(), line),
+                        Value::Number(n) => PendingKey::Text(n.to_string(), line),
+                        Value::Array(_) | Value::Object(_) => {
+                            return Err(Error::at(line, column, "a mapping key must be a scalar"));
+                        }
+                    };
+                    return self.set_key(key, line, column).map(|()| None);
+                }
+                let value = value.clone();
+                self.finish(value, 0, line, column)
             }
             Event::SequenceStart(anchor, _tag) => {
                 self.check_collection_start(line, column)?;
@@ -142,50 +178,31 @@ impl Loader {
             }
             Event::MappingStart(anchor, _tag) => {
                 self.check_collection_start(line, column)?;
-                self.stack.push(Frame::Mapping {
+                self.stack.push(Frame::Mapping(MappingFrame {
                     entries: Map::new(),
-                    seen: HashMap::new(),
+                    entry_lines: Vec::new(),
+                    other_keys: Vec::new(),
                     merges: Vec::new(),
-                    key: None,
+                    pending: None,
                     anchor,
                     line,
                     column,
-                });
+                }));
                 Ok(None)
             }
             Event::SequenceEnd => match self.stack.pop() {
                 Some(Frame::Sequence { items, anchor }) => {
-                    self.decode_count += 1;
-                    self.finish(
-                        Value::Array(items),
-                        anchor,
-                        KeySource::Collection,
-                        line,
-                        column,
-                    )
+                    self.finish(Value::Array(items), anchor, line, column)
                 }
                 _ => Err(Error::at(line, column, "unexpected end of sequence")),
             },
             Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Mapping {
-                    mut entries,
-                    merges,
-                    anchor,
-                    line: l,
-                    column: c,
-                    ..
-                }) => {
-                    for source in merges {
-                        merge_into(&mut entries, source, l, c)?;
+                Some(Frame::Mapping(m)) => {
+                    let mut entries = m.entries;
+                    for source in m.merges {
+                        merge_into(&mut entries, source);
                     }
-                    self.decode_count += 1;
-                    self.finish(
-                        Value::Object(entries),
-                        anchor,
-                        KeySource::Collection,
-                        line,
-                        column,
-                    )
+                    self.finish(Value::Object(entries), m.anchor, m.line, m.column)
                 }
                 _ => Err(Error::at(line, column, "unexpected end of mapping")),
             },
@@ -201,18 +218,38 @@ impl Loader {
                 format!("exceeded max depth of {MAX_DEPTH}"),
             ));
         }
-        if let Some(Frame::Mapping { key: None, .. }) = self.stack.last() {
+        if let Some(Frame::Mapping(m)) = self.stack.last()
+            && m.pending.is_none()
+        {
             return Err(Error::at(line, column, "a mapping key must be a scalar"));
         }
         Ok(())
     }
 
-    /// Places a finished node into its parent (or returns it as the document root).
+    fn set_key(&mut self, key: PendingKey, line: usize, column: usize) -> Result<(), Error> {
+        let Some(Frame::Mapping(m)) = self.stack.last_mut() else {
+            return Ok(());
+        };
+        match &key {
+            PendingKey::Text(text, _) => m.check_duplicate(text, line, column)?,
+            PendingKey::Merge => {
+                m.check_duplicate("<<", line, column)?;
+                m.other_keys.push(("<<".to_string(), line));
+            }
+            PendingKey::Skip(raw) => {
+                m.check_duplicate(raw, line, column)?;
+                m.other_keys.push((raw.clone(), line));
+            }
+        }
+        m.pending = Some(key);
+        Ok(())
+    }
+
+    /// Places a finished value into its parent (or returns it as the document root).
     fn finish(
         &mut self,
         value: Value,
         anchor: usize,
-        source: KeySource<'_>,
         line: usize,
         column: usize,
     ) -> Result<Option<Value>, Error> {
@@ -226,36 +263,15 @@ impl Loader {
                 items.push(value);
                 Ok(None)
             }
-            Some(Frame::Mapping {
-                entries,
-                seen,
-                merges,
-                key,
-                ..
-            }) => {
-                match key.take() {
-                    None => {
-                        let k = mapping_key(value, source, line, column)?;
-                        let raw = match (&k, &source) {
-                            (_, KeySource::Scalar { text, .. }) => Some((*text).to_string()),
-                            (Key::Text { text }, _) => Some(text.clone()),
-                            _ => None,
-                        };
-                        if let Some(raw) = raw
-                            && let Some(first) = seen.insert(raw.clone(), line)
-                        {
-                            return Err(Error::at(
-                                line,
-                                column,
-                                format!("mapping key {raw:?} already defined at line {first}"),
-                            ));
-                        }
-                        *key = Some(k);
+            Some(Frame::Mapping(m)) => {
+                match m.pending.take() {
+                    // A collection as a key is refused when it starts; nothing else lands here.
+                    None => return Err(Error::at(line, column, "a mapping key must be a scalar")),
+                    Some(PendingKey::Text(text, key_line)) => {
+                        m.entries.insert(text, value);
+                        m.entry_lines.push(key_line);
                     }
-                    Some(Key::Text { text }) => {
-                        entries.insert(text, value);
-                    }
-                    Some(Key::Merge) => {
+                    Some(PendingKey::Merge) => {
                         let ok = match &value {
                             Value::Object(_) => true,
                             Value::Array(items) => items.iter().all(Value::is_object),
@@ -268,9 +284,9 @@ impl Loader {
                                 "map merge requires map or sequence of maps as the value",
                             ));
                         }
-                        merges.push(value);
+                        m.merges.push(value);
                     }
-                    Some(Key::Skip) => {}
+                    Some(PendingKey::Skip(_)) => {}
                 }
                 Ok(None)
             }
@@ -279,12 +295,7 @@ impl Loader {
 }
 
 /// Adds merged entries; keys already present (explicit ones, or from an earlier merge) win.
-fn merge_into(
-    entries: &mut Map<String, Value>,
-    source: Value,
-    _line: usize,
-    _column: usize,
-) -> Result<(), Error> {
+fn merge_into(entries: &mut Map<String, Value>, source: Value) {
     match source {
         Value::Object(map) => {
             for (k, v) in map {
@@ -302,48 +313,27 @@ fn merge_into(
         }
         _ => {}
     }
-    Ok(())
 }
 
-fn mapping_key(
-    value: Value,
-    source: KeySource<'_>,
+/// A scalar used as a mapping key: go-yaml v3 keeps its source text.
+fn scalar_key(
+    text: Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
     line: usize,
-    column: usize,
-) -> Result<Key, Error> {
-    match source {
-        KeySource::Scalar { text, plain, tag } => {
-            let core = tag.and_then(core_suffix);
-            if plain
-                && text == "<<"
-                && (tag.is_none() || core == Some("merge") || is_non_specific(tag))
-            {
-                return Ok(Key::Merge);
-            }
-            if value.is_null() {
-                return Ok(Key::Skip);
-            }
-            let text = match (&value, core) {
-                (Value::String(s), Some("binary")) => s.clone(),
-                _ => text.to_string(),
-            };
-            Ok(Key::Text { text })
-        }
-        KeySource::Alias => match value {
-            Value::Null => Ok(Key::Skip),
-            Value::String(s) => Ok(Key::Text { text: s }),
-            Value::Bool(b) => Ok(Key::Text {
-                text: b.to_string(),
-            }),
-            Value::Number(n) => Ok(Key::Text {
-                text: n.to_string(),
-            }),
-            Value::Array(_) | Value::Object(_) => {
-                Err(Error::at(line, column, "a mapping key must be a scalar"))
-            }
-        },
-        KeySource::Collection => Err(Error::at(line, column, "a mapping key must be a scalar")),
+) -> PendingKey {
+    let plain = style == ScalarStyle::Plain;
+    let core = tag.and_then(core_suffix);
+    let untagged = tag.is_none();
+    if plain && text == "<<" && (untagged || core == Some("merge") || is_non_specific(tag)) {
+        return PendingKey::Merge;
     }
+    let null = core == Some("null")
+        || (untagged && plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL"));
+    if null {
+        return PendingKey::Skip(text.into_owned());
+    }
+    PendingKey::Text(text.into_owned(), line)
 }
 
 fn is_non_specific(tag: Option<&Tag>) -> bool {
@@ -364,7 +354,7 @@ fn core_suffix(tag: &Tag) -> Option<&str> {
 
 /// A scalar's value as go-yaml v3 decodes it into `interface{}`, then as JSON keeps it.
 fn scalar_value(
-    text: &str,
+    text: Cow<'_, str>,
     style: ScalarStyle,
     tag: Option<&Tag>,
     line: usize,
@@ -374,7 +364,7 @@ fn scalar_value(
     let resolved = match (tag, core) {
         (None, _) => {
             if style == ScalarStyle::Plain {
-                resolve::resolve_v3(text)
+                resolve::resolve_v3(&text)
             } else {
                 Resolved::Str
             }
@@ -384,7 +374,7 @@ fn scalar_value(
         (Some(_), None) => Resolved::Str,
         (Some(_), Some(suffix)) => match suffix {
             "str" => Resolved::Str,
-            "binary" => return decode_binary(text, line, column),
+            "binary" => return decode_binary(&text, line, column),
             "null" => Resolved::Null,
             "merge" => Resolved::Str,
             "map" | "seq" => {
@@ -395,8 +385,8 @@ fn scalar_value(
                 ));
             }
             "int" | "float" | "bool" | "timestamp" => {
-                let r = resolve::resolve_v3(text);
-                check_tag(suffix, r, text, line, column)?
+                let r = resolve::resolve_v3(&text);
+                check_tag(suffix, r, &text, line, column)?
             }
             _ => Resolved::Str,
         },
@@ -417,7 +407,7 @@ fn scalar_value(
             }
         },
         Resolved::Timestamp(t) => Value::String(t.to_rfc3339()),
-        Resolved::Merge | Resolved::Str => Value::String(text.to_string()),
+        Resolved::Merge | Resolved::Str => Value::String(text.into_owned()),
     })
 }
 
@@ -526,5 +516,131 @@ fn allowed_alias_ratio(decode_count: usize) -> f64 {
         0.10
     } else {
         0.99 - 0.89 * ((d - LOW) / (HIGH - LOW))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::from_str;
+
+    fn one(src: &str) -> serde_json::Value {
+        let docs = from_str(src).unwrap_or_else(|e| panic!("{src:?}: {e}"));
+        assert_eq!(docs.len(), 1, "{src:?}");
+        docs.into_iter().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn scalars_resolve_like_go_yaml_v3() {
+        let cases = [
+            ("a: yes", json!({"a": "yes"})),
+            ("a: on", json!({"a": "on"})),
+            ("a: True", json!({"a": true})),
+            ("a: ~", json!({"a": null})),
+            ("a:", json!({"a": null})),
+            ("a: 0777", json!({"a": 511})),
+            ("a: 0o17", json!({"a": 15})),
+            ("a: 0x1F", json!({"a": 31})),
+            ("a: 1.10", json!({"a": 1.1})),
+            ("a: 1e3", json!({"a": 1000.0})),
+            ("a: 2024-02-29", json!({"a": "2024-02-29T00:00:00Z"})),
+            ("a: '2024-02-29'", json!({"a": "2024-02-29"})),
+            ("a: \"1\"", json!({"a": "1"})),
+            ("a: !!str 12", json!({"a": "12"})),
+            ("a: !!int \"12\"", json!({"a": 12})),
+            ("a: !!float 1", json!({"a": 1.0})),
+            ("a: !custom 12", json!({"a": "12"})),
+            ("a: ! 12", json!({"a": "12"})),
+            ("a: !!binary aGVsbG8=", json!({"a": "hello"})),
+            (
+                "a: 9223372036854775808",
+                json!({"a": 9_223_372_036_854_775_808u64}),
+            ),
+            ("a: -9223372036854775808", json!({"a": i64::MIN})),
+            ("a: >\n  folded\n  text\n", json!({"a": "folded text\n"})),
+            ("a: |-\n  x\n", json!({"a": "x"})),
+            (
+                "1.10: a\n0777: b\ntrue: c",
+                json!({"1.10": "a", "0777": "b", "true": "c"}),
+            ),
+            ("~: dropped\nk: v", json!({"k": "v"})),
+        ];
+        for (src, want) in cases {
+            assert_eq!(one(src), want, "{src:?}");
+        }
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys_expand() {
+        let src = "base: &b {x: 1, y: 2}\nover: {<<: *b, y: 3}\n\
+                   seq: {<<: [{p: 1}, {p: 2, q: 2}], r: 0}\ncopy: *b\n";
+        assert_eq!(
+            one(src),
+            json!({
+                "base": {"x": 1, "y": 2},
+                "over": {"x": 1, "y": 3},
+                "seq": {"p": 1, "q": 2, "r": 0},
+                "copy": {"x": 1, "y": 2}
+            })
+        );
+        // A quoted "<<" is an ordinary key.
+        assert_eq!(one("\"<<\": 1"), json!({"<<": 1}));
+    }
+
+    #[test]
+    fn streams_drop_empty_documents() {
+        let src = "---\n# only a comment\n---\na: 1\n...\n---\n---\nb: 2\n---\n";
+        assert_eq!(
+            from_str(src).ok(),
+            Some(vec![json!({"a": 1}), json!({"b": 2})])
+        );
+        assert_eq!(from_str("").ok(), Some(vec![]));
+        assert_eq!(from_str("# nothing\n").ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn errors_carry_positions() {
+        let cases = [
+            ("a: 1\nb: [1, 2\n", 3),
+            ("a: 1\na: 2\n", 2),
+            ("a:\n  b: 1\n c: 2\n", 3),
+            ("x: *nope\n", 1),
+            ("a: !!int abc\n", 1),
+            ("a: .inf\n", 1),
+            ("? [a]\n: b\n", 1),
+            ("<<: 3\n", 1),
+        ];
+        for (src, line) in cases {
+            let err = from_str(src).expect_err(src);
+            assert_eq!(err.line, Some(line), "{src:?}: {err}");
+            assert!(err.column.is_some(), "{src:?}: {err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("line {line}, column ")),
+                "{err}"
+            );
+        }
+        let dup = from_str("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
+        assert!(dup.message.contains("already defined at line 1"), "{dup}");
+    }
+
+    #[test]
+    fn excessive_aliasing_is_refused() {
+        let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            src.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = from_str(&src).expect_err("a billion laughs");
+        assert!(err.message.contains("excessive aliasing"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let src = "[".repeat(5000);
+        assert!(from_str(&src).is_err());
     }
 }

@@ -1,3 +1,4 @@
 //! Behaviour tests for weir-yaml against kustomize's own output.
 
 mod corpus;
+mod props;
