@@ -75,13 +75,19 @@ struct Emitter<'a> {
 impl Emitter<'_> {
     fn node(&mut self, v: &Value, ctx: Context) {
         match v {
-            Value::Null => self.scalar("null", Style::Plain, ctx),
-            Value::Bool(true) => self.scalar("true", Style::Plain, ctx),
-            Value::Bool(false) => self.scalar("false", Style::Plain, ctx),
+            Value::Null => self.plain_token("null"),
+            Value::Bool(true) => self.plain_token("true"),
+            Value::Bool(false) => self.plain_token("false"),
             Value::Number(n) => {
-                let mut s = String::new();
-                float::write_number(&mut s, n);
-                self.scalar(&s, Style::Plain, ctx);
+                // Numbers are ASCII without spaces or indicators: always plain, never folded.
+                if !self.whitespace {
+                    self.put(' ');
+                }
+                let before = self.out.len();
+                float::write_number(self.out, n);
+                self.column += self.out.len() - before;
+                self.whitespace = false;
+                self.indention = false;
             }
             Value::String(s) => self.scalar(s, scalar::requested_style(s), ctx),
             Value::Array(items) if items.is_empty() => self.empty_flow("[", "]"),
@@ -106,10 +112,9 @@ impl Emitter<'_> {
     fn block_mapping(&mut self, map: &serde_json::Map<String, Value>, _ctx: Context) {
         let saved = self.indent;
         self.increase_indent(false, false);
-        let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
-        key_order::sort_keys(&mut keys);
-        for key in keys {
-            let value = &map[key];
+        let mut entries: Vec<(&str, &Value)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        key_order::sort_entries(&mut entries);
+        for (key, value) in entries {
             self.write_indent();
             let analysis = scalar::analyze(key);
             if !analysis.multiline && key.len() <= MAX_SIMPLE_KEY_LEN {
@@ -124,6 +129,17 @@ impl Emitter<'_> {
             self.node(value, Context::MappingValue);
         }
         self.indent = saved;
+    }
+
+    /// A plain scalar known to need no analysis (`null`, `true`, `false`).
+    fn plain_token(&mut self, token: &str) {
+        if !self.whitespace {
+            self.put(' ');
+        }
+        self.out.push_str(token);
+        self.column += token.len();
+        self.whitespace = false;
+        self.indention = false;
     }
 
     fn empty_flow(&mut self, open: &str, close: &str) {

@@ -78,24 +78,34 @@ fn is_letter(c: char) -> bool {
     }
 }
 
-/// Sorts keys into go-yaml v2's order, deterministically.
-pub(crate) fn sort_keys(keys: &mut Vec<&str>) {
-    keys.sort_unstable();
-    if keys.len() < 2 {
-        return;
+/// Sorts entries by key into go-yaml v2's order, deterministically.
+pub(crate) fn sort_entries<T: Copy>(entries: &mut [(&str, T)]) {
+    if entries.windows(2).all(|w| !key_less(w[1].0, w[0].0)) {
+        return; // Already in order: the common case for objects read from kustomize output.
     }
-    let mut buf: Vec<&str> = Vec::with_capacity(keys.len());
-    merge_sort(keys, &mut buf);
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut buf = Vec::with_capacity(entries.len());
+    merge_sort(entries, &mut buf);
+}
+
+/// Sorts keys into go-yaml v2's order, deterministically.
+#[cfg(test)]
+pub(crate) fn sort_keys(keys: &mut [&str]) {
+    let mut entries: Vec<(&str, ())> = keys.iter().map(|k| (*k, ())).collect();
+    sort_entries(&mut entries);
+    for (slot, (k, ())) in keys.iter_mut().zip(entries) {
+        *slot = k;
+    }
 }
 
 /// Stable merge sort by `key_less` that tolerates an inconsistent comparison.
-fn merge_sort<'a>(v: &mut [&'a str], buf: &mut Vec<&'a str>) {
+fn merge_sort<'a, T: Copy>(v: &mut [(&'a str, T)], buf: &mut Vec<(&'a str, T)>) {
     let n = v.len();
     if n <= 12 {
         // Insertion sort: stable, bounded, and fine for the usual Kubernetes map sizes.
         for i in 1..n {
             let mut j = i;
-            while j > 0 && key_less(v[j], v[j - 1]) {
+            while j > 0 && key_less(v[j].0, v[j - 1].0) {
                 v.swap(j, j - 1);
                 j -= 1;
             }
@@ -108,7 +118,7 @@ fn merge_sort<'a>(v: &mut [&'a str], buf: &mut Vec<&'a str>) {
     buf.clear();
     let (mut i, mut j) = (0, mid);
     while i < mid && j < n {
-        if key_less(v[j], v[i]) {
+        if key_less(v[j].0, v[i].0) {
             buf.push(v[j]);
             j += 1;
         } else {
