@@ -1,1 +1,448 @@
-//! json6902
+//! JSON6902 patches (RFC 6902) as kustomize v5.5 applies them, through evanphx/json-patch v4.
+//!
+//! Operations `add`, `remove`, `replace`, `move`, `copy`, `test`; JSON pointers with `~0`/`~1`
+//! escapes, `-` to append, array index insertion. The library's edge cases are kept, since kustomize
+//! users' patches depend on them:
+//! - `replace` of a missing map key adds it; of a missing array index fails;
+//! - array indexes may be negative (counted from the end; `-1` in `add` appends);
+//! - a missing or `null` parent fails every operation; `remove` and `move` of a missing key fail;
+//! - `test` of a missing or `null` value passes when the expected value is `null`;
+//!   numbers compare by their JSON text (`1` is not `1.0`);
+//! - an `add` without `value` adds `null`.
+//!
+//! Written here rather than with the `json-patch` crate, which follows RFC 6902 strictly (it rejects
+//! `replace` of a missing key and negative indexes) and so differs from kustomize.
+
+use serde_json::{Map, Value};
+
+/// A JSON6902 patch that could not be applied; `index` is the operation's position in the patch.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The patch is not a list of operation objects.
+    #[error("json patch must be a list of operations, got {found}")]
+    NotAList { found: &'static str },
+    /// An operation is not an object, or lacks a string `op`, `path` or `from`.
+    #[error("json patch operation {index}: {problem}")]
+    Malformed { index: usize, problem: String },
+    /// The operation's `op` is none of the six.
+    #[error("json patch operation {index}: unexpected op {op:?}")]
+    UnknownOp { index: usize, op: String },
+    /// The path (or its parent) does not exist in the document.
+    #[error("json patch operation {index} ({op}): document is missing path {path:?}")]
+    MissingPath {
+        index: usize,
+        op: &'static str,
+        path: String,
+    },
+    /// An array index is not a number or is out of range.
+    #[error("json patch operation {index} ({op}): invalid array index {key:?} in {path:?}")]
+    InvalidIndex {
+        index: usize,
+        op: &'static str,
+        path: String,
+        key: String,
+    },
+    /// A `test` operation found another value.
+    #[error(
+        "json patch operation {index} (test): value at {path:?} is {actual}, expected {expected}"
+    )]
+    TestFailed {
+        index: usize,
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    /// `replace` of the whole document with something that is not an object or array.
+    #[error(
+        "json patch operation {index} (replace): the whole document must become an object or array"
+    )]
+    RootNotContainer { index: usize },
+}
+
+/// Applies the parsed operations `ops` (a JSON array) to `target`, in order. On error, `target` may
+/// hold the operations before the failing one; kustomize fails the whole build then.
+pub fn apply(target: &mut Value, ops: &Value) -> Result<(), Error> {
+    let Some(list) = ops.as_array() else {
+        return Err(Error::NotAList {
+            found: kind_name(ops),
+        });
+    };
+    for (index, op) in list.iter().enumerate() {
+        apply_one(target, op, index)?;
+    }
+    Ok(())
+}
+
+fn apply_one(doc: &mut Value, op: &Value, index: usize) -> Result<(), Error> {
+    let Some(obj) = op.as_object() else {
+        return Err(Error::Malformed {
+            index,
+            problem: format!("an operation must be an object, got {}", kind_name(op)),
+        });
+    };
+    let kind = obj.get("op").and_then(Value::as_str).unwrap_or("unknown");
+    match kind {
+        "add" => {
+            let path = string_field(obj, "path", index)?;
+            let value = obj.get("value").cloned().unwrap_or(Value::Null);
+            add(doc, path, value, index, "add")
+        }
+        "remove" => {
+            let path = string_field(obj, "path", index)?;
+            remove(doc, path, index, "remove").map(|_| ())
+        }
+        "replace" => {
+            let path = string_field(obj, "path", index)?;
+            let value = obj.get("value").cloned().unwrap_or(Value::Null);
+            replace(doc, path, value, index)
+        }
+        "move" => {
+            let from = string_field(obj, "from", index)?;
+            let path = string_field(obj, "path", index)?;
+            let value = remove(doc, from, index, "move")?;
+            add(doc, path, value, index, "move")
+        }
+        "copy" => {
+            let from = string_field(obj, "from", index)?;
+            let path = string_field(obj, "path", index)?;
+            let value = get(doc, from, index, "copy")?
+                .cloned()
+                .ok_or_else(|| missing(index, "copy", from))?;
+            add(doc, path, value, index, "copy")
+        }
+        "test" => {
+            let path = string_field(obj, "path", index)?;
+            let Some(expected) = obj.get("value") else {
+                return Err(Error::Malformed {
+                    index,
+                    problem: "test operation has no value".into(),
+                });
+            };
+            test(doc, path, expected, index)
+        }
+        other => Err(Error::UnknownOp {
+            index,
+            op: other.to_string(),
+        }),
+    }
+}
+
+fn string_field<'a>(
+    obj: &'a Map<String, Value>,
+    name: &str,
+    index: usize,
+) -> Result<&'a str, Error> {
+    obj.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Malformed {
+            index,
+            problem: format!("missing string field {name:?}"),
+        })
+}
+
+/// evanphx `findObject`: the container holding the path's last token, and that token decoded.
+/// Paths without a `/` have no container.
+fn find_parent<'a>(
+    doc: &'a mut Value,
+    path: &str,
+    index: usize,
+    op: &'static str,
+) -> Result<(&'a mut Value, String), Error> {
+    let tokens: Vec<&str> = path.split('/').collect();
+    if tokens.len() < 2 {
+        return Err(missing(index, op, path));
+    }
+    let mut current = doc;
+    for part in &tokens[1..tokens.len() - 1] {
+        let key = decode(part);
+        let next = match current {
+            Value::Object(m) => m.get_mut(&key),
+            Value::Array(a) => array_index(&key, a.len(), true).and_then(|i| a.get_mut(i)),
+            _ => None,
+        };
+        current = match next {
+            Some(v) if v.is_object() || v.is_array() => v,
+            _ => return Err(missing(index, op, path)),
+        };
+    }
+    if !(current.is_object() || current.is_array()) {
+        return Err(missing(index, op, path));
+    }
+    let last = tokens.last().expect("at least two tokens");
+    Ok((current, decode(last)))
+}
+
+fn add(
+    doc: &mut Value,
+    path: &str,
+    value: Value,
+    index: usize,
+    op: &'static str,
+) -> Result<(), Error> {
+    let (parent, key) = find_parent(doc, path, index, op)?;
+    match parent {
+        Value::Object(m) => {
+            m.insert(key, value);
+        }
+        Value::Array(a) => {
+            let at = if key == "-" {
+                a.len()
+            } else {
+                array_index(&key, a.len() + 1, true)
+                    .ok_or_else(|| invalid(index, op, path, &key))?
+            };
+            a.insert(at, value);
+        }
+        _ => return Err(missing(index, op, path)),
+    }
+    Ok(())
+}
+
+fn remove(doc: &mut Value, path: &str, index: usize, op: &'static str) -> Result<Value, Error> {
+    let (parent, key) = find_parent(doc, path, index, op)?;
+    match parent {
+        Value::Object(m) => m.shift_remove(&key).ok_or_else(|| missing(index, op, path)),
+        Value::Array(a) => {
+            let at =
+                array_index(&key, a.len(), true).ok_or_else(|| invalid(index, op, path, &key))?;
+            Ok(a.remove(at))
+        }
+        _ => Err(missing(index, op, path)),
+    }
+}
+
+fn replace(doc: &mut Value, path: &str, value: Value, index: usize) -> Result<(), Error> {
+    if path.is_empty() {
+        if !(value.is_object() || value.is_array()) {
+            return Err(Error::RootNotContainer { index });
+        }
+        *doc = value;
+        return Ok(());
+    }
+    let (parent, key) = find_parent(doc, path, index, "replace")?;
+    match parent {
+        Value::Object(m) => {
+            m.insert(key, value);
+        }
+        Value::Array(a) => {
+            let at = array_index(&key, a.len(), true)
+                .ok_or_else(|| invalid(index, "replace", path, &key))?;
+            a[at] = value;
+        }
+        _ => return Err(missing(index, "replace", path)),
+    }
+    Ok(())
+}
+
+/// The value at `path`: `Ok(None)` for a missing map key (evanphx reads it as null).
+fn get<'a>(
+    doc: &'a mut Value,
+    path: &str,
+    index: usize,
+    op: &'static str,
+) -> Result<Option<&'a Value>, Error> {
+    let (parent, key) = find_parent(doc, path, index, op)?;
+    match parent {
+        Value::Object(m) => Ok(m.get(&key).filter(|v| !v.is_null())),
+        Value::Array(a) => {
+            let at =
+                array_index(&key, a.len(), true).ok_or_else(|| invalid(index, op, path, &key))?;
+            Ok(a.get(at).filter(|v| !v.is_null()))
+        }
+        _ => Err(missing(index, op, path)),
+    }
+}
+
+fn test(doc: &mut Value, path: &str, expected: &Value, index: usize) -> Result<(), Error> {
+    let failed = |actual: Option<&Value>| Error::TestFailed {
+        index,
+        path: path.to_string(),
+        expected: expected.to_string(),
+        actual: actual.map_or_else(|| "missing".to_string(), Value::to_string),
+    };
+    if path.is_empty() {
+        return if doc == expected {
+            Ok(())
+        } else {
+            Err(failed(Some(doc)))
+        };
+    }
+    match get(doc, path, index, "test")? {
+        None if expected.is_null() => Ok(()),
+        Some(actual) if actual == expected => Ok(()),
+        actual => Err(failed(actual)),
+    }
+}
+
+/// An array index as evanphx v4 reads it: a decimal, negative counting from the end when `negative`
+/// is allowed (always, in the library's default), and below `len`.
+fn array_index(key: &str, len: usize, negative: bool) -> Option<usize> {
+    let idx: i64 = key.parse().ok()?;
+    let len = i64::try_from(len).ok()?;
+    let idx = if idx < 0 && negative { idx + len } else { idx };
+    (0..len)
+        .contains(&idx)
+        .then(|| usize::try_from(idx).ok())
+        .flatten()
+}
+
+/// RFC 6901 token decoding: `~1` to `/` first, then `~0` to `~` (one pass, as Go's Replacer).
+fn decode(token: &str) -> String {
+    let mut out = String::with_capacity(token.len());
+    let mut chars = token.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '~' {
+            match chars.peek() {
+                Some('1') => {
+                    chars.next();
+                    out.push('/');
+                    continue;
+                }
+                Some('0') => {
+                    chars.next();
+                    out.push('~');
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn missing(index: usize, op: &'static str, path: &str) -> Error {
+    Error::MissingPath {
+        index,
+        op,
+        path: path.to_string(),
+    }
+}
+
+fn invalid(index: usize, op: &'static str, path: &str, key: &str) -> Error {
+    Error::InvalidIndex {
+        index,
+        op,
+        path: path.to_string(),
+        key: key.to_string(),
+    }
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn patched(doc: Value, ops: Value) -> Result<Value, Error> {
+        let mut d = doc;
+        apply(&mut d, &ops).map(|()| d)
+    }
+
+    /// Expectations checked against `kubectl kustomize` (kustomize v5.5.0, evanphx/json-patch v4).
+    #[test]
+    fn operations_should_match_kustomize() {
+        let doc = json!({"data": {"a": "1", "x/y": "2", "t~": "3"}, "list": ["a", "b", "c"]});
+        let cases = [
+            (
+                json!([{"op": "add", "path": "/data/b", "value": "2"}]),
+                Some(
+                    json!({"data": {"a": "1", "x/y": "2", "t~": "3", "b": "2"}, "list": ["a", "b", "c"]}),
+                ),
+            ),
+            (
+                json!([{"op": "remove", "path": "/data/x~1y"}, {"op": "replace", "path": "/data/t~0", "value": "4"}]),
+                Some(json!({"data": {"a": "1", "t~": "4"}, "list": ["a", "b", "c"]})),
+            ),
+            (
+                json!([{"op": "copy", "from": "/data/a", "path": "/data/c"}, {"op": "move", "from": "/data/c", "path": "/list/0"}]),
+                Some(
+                    json!({"data": {"a": "1", "x/y": "2", "t~": "3"}, "list": ["1", "a", "b", "c"]}),
+                ),
+            ),
+            (
+                json!([{"op": "replace", "path": "/data/zz", "value": "2"}]),
+                Some(
+                    json!({"data": {"a": "1", "x/y": "2", "t~": "3", "zz": "2"}, "list": ["a", "b", "c"]}),
+                ),
+            ),
+            (
+                json!([{"op": "add", "path": "/list/-", "value": "e"}, {"op": "add", "path": "/list/-1", "value": "n"}, {"op": "remove", "path": "/list/-2"}]),
+                Some(
+                    json!({"data": {"a": "1", "x/y": "2", "t~": "3"}, "list": ["a", "b", "c", "n"]}),
+                ),
+            ),
+            (
+                json!([{"op": "test", "path": "/data/b", "value": null}, {"op": "add", "path": "/data/b"}]),
+                Some(
+                    json!({"data": {"a": "1", "x/y": "2", "t~": "3", "b": null}, "list": ["a", "b", "c"]}),
+                ),
+            ),
+            (
+                json!([{"op": "add", "path": "/missing/b", "value": "2"}]),
+                None,
+            ),
+            (json!([{"op": "remove", "path": "/data/zz"}]), None),
+            (
+                json!([{"op": "add", "path": "/list/5", "value": "z"}]),
+                None,
+            ),
+            (
+                json!([{"op": "replace", "path": "/list/3", "value": "z"}]),
+                None,
+            ),
+            (
+                json!([{"op": "test", "path": "/data/a", "value": "2"}]),
+                None,
+            ),
+            (
+                json!([{"op": "move", "from": "/data/zz", "path": "/data/b"}]),
+                None,
+            ),
+            (
+                json!([{"op": "add", "path": "/data/a/b", "value": "x"}]),
+                None,
+            ),
+            (json!([{"op": "frob", "path": "/data/a"}]), None),
+        ];
+        for (ops, want) in cases {
+            let got = patched(doc.clone(), ops.clone());
+            match want {
+                Some(w) => assert_eq!(got.expect("applies"), w, "{ops}"),
+                None => assert!(got.is_err(), "{ops} should fail"),
+            }
+        }
+    }
+
+    #[test]
+    fn failed_test_should_name_the_operation() {
+        let err = patched(json!({"a": 1}), json!([{"op": "add", "path": "/b", "value": 2}, {"op": "test", "path": "/a", "value": 1.0}]))
+            .expect_err("1 is not 1.0");
+        assert!(matches!(err, Error::TestFailed { index: 1, .. }), "{err}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn add_then_remove_should_be_identity(keys in proptest::collection::btree_map("[a-z~/]{1,5}", "[a-z]{0,4}", 0..5),
+                                              new_key in "[a-z~/]{1,5}", value in "[a-z]{0,4}", at in 0usize..4) {
+            proptest::prop_assume!(!keys.contains_key(&new_key));
+            let doc = json!({"m": keys, "l": ["x", "y", "z"]});
+            let token = new_key.replace('~', "~0").replace('/', "~1");
+            let ops = json!([{"op": "add", "path": format!("/m/{token}"), "value": value},
+                             {"op": "remove", "path": format!("/m/{token}")},
+                             {"op": "add", "path": format!("/l/{at}"), "value": value},
+                             {"op": "remove", "path": format!("/l/{at}")}]);
+            proptest::prop_assert_eq!(patched(doc.clone(), ops).expect("applies"), doc);
+        }
+    }
+}
