@@ -165,6 +165,17 @@ impl Loader {
                     };
                     return self.set_key(key, line, column).map(|()| None);
                 }
+                if let Some(Frame::Mapping(m)) = self.stack.last()
+                    && matches!(m.pending, Some(PendingKey::Merge))
+                    && !value.is_object()
+                {
+                    // go-yaml v3 merges an alias only when it names a mapping.
+                    return Err(Error::at(
+                        line,
+                        column,
+                        "map merge requires map or sequence of maps as the value",
+                    ));
+                }
                 let value = value.clone();
                 self.finish(value, 0, line, column)
             }
@@ -610,6 +621,7 @@ mod tests {
             ("a: .inf\n", 1),
             ("? [a]\n: b\n", 1),
             ("<<: 3\n", 1),
+            ("s: &s [{a: 1}]\nm:\n  <<: *s\n", 3),
         ];
         for (src, line) in cases {
             let err = from_str(src).expect_err(src);
