@@ -18,16 +18,69 @@ use crate::resolve::{self, Resolved};
 const MAX_DEPTH: usize = 1_000;
 
 pub(crate) fn load_all(src: &str) -> Result<Vec<Value>, Error> {
+    let mut patched: Option<String> = None;
+    for _ in 0..MAX_TAB_FIXES {
+        let text = patched.as_deref().unwrap_or(src);
+        match load_stream(text) {
+            Err(Failure::TabAfterColon(char_index, err)) => match space_for_tab(text, char_index) {
+                Some(fixed) => patched = Some(fixed),
+                None => return Err(err),
+            },
+            Err(Failure::Other(err)) => return Err(err),
+            Ok(docs) => return Ok(docs),
+        }
+    }
+    match load_stream(patched.as_deref().unwrap_or(src)) {
+        Ok(docs) => Ok(docs),
+        Err(Failure::TabAfterColon(_, err) | Failure::Other(err)) => Err(err),
+    }
+}
+
+/// go-yaml accepts a tab between `:` and a value (`key:<TAB>value`), saphyr-parser does not.
+/// Each such spot is turned into a space and the stream parsed again, at most this many times.
+const MAX_TAB_FIXES: usize = 64;
+
+enum Failure {
+    /// saphyr's "':' must be followed by a valid YAML whitespace", at this character index.
+    TabAfterColon(usize, Error),
+    Other(Error),
+}
+
+/// Replaces the tabs between the `:` before `char_index` and `char_index` with spaces.
+fn space_for_tab(text: &str, char_index: usize) -> Option<String> {
+    let end = text
+        .char_indices()
+        .nth(char_index)
+        .map_or(text.len(), |(i, _)| i);
+    let before = &text[..end];
+    let gap = before.len() - before.trim_end_matches([' ', '\t']).len();
+    let start = end - gap;
+    if gap == 0 || !before[..start].ends_with(':') || !before[start..].contains('\t') {
+        return None;
+    }
+    let mut fixed = String::with_capacity(text.len());
+    fixed.push_str(&text[..start]);
+    fixed.push_str(&" ".repeat(gap));
+    fixed.push_str(&text[end..]);
+    Some(fixed)
+}
+
+fn load_stream(src: &str) -> Result<Vec<Value>, Failure> {
     let mut loader = Loader::default();
     let mut docs = Vec::new();
     let mut parser = Parser::new_from_str(src);
     while let Some(item) = parser.next_event() {
         let (event, span) = item.map_err(|e| {
-            Error::at(
+            let err = Error::at(
                 e.marker().line(),
                 e.marker().col() + 1,
                 e.info().to_string(),
-            )
+            );
+            if e.info() == "':' must be followed by a valid YAML whitespace" {
+                Failure::TabAfterColon(e.marker().index(), err)
+            } else {
+                Failure::Other(err)
+            }
         })?;
         match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => {}
@@ -37,7 +90,7 @@ pub(crate) fn load_all(src: &str) -> Result<Vec<Value>, Error> {
                 loader.alias_count = 0;
             }
             other => {
-                if let Some(doc) = loader.event(other, span)?
+                if let Some(doc) = loader.event(other, span).map_err(Failure::Other)?
                     && !doc.is_null()
                 {
                     docs.push(doc);
@@ -580,6 +633,14 @@ mod tests {
         for (src, want) in cases {
             assert_eq!(one(src), want, "{src:?}");
         }
+    }
+
+    #[test]
+    fn a_tab_may_follow_a_colon_as_in_go_yaml() {
+        assert_eq!(
+            one("a:\tb\nc:\t\t-d\ne: 'x:\ty'\n"),
+            json!({"a": "b", "c": "-d", "e": "x:\ty"})
+        );
     }
 
     #[test]
