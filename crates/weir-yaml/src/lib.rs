@@ -77,6 +77,12 @@ impl Error {
 /// Empty and comment-only documents (and documents that are just `null`) are dropped; `---`
 /// separators, a leading or trailing `---` and `...` end markers are accepted.
 pub fn from_str(src: &str) -> Result<Vec<serde_json::Value>, Error> {
+    load::load_all(src).map(|docs| docs.into_iter().map(|(doc, _)| doc).collect())
+}
+
+/// Like [`from_str`], with the 1-based line on which each document's content starts (for
+/// messages such as `apps/podinfo.yaml:12`).
+pub fn from_str_with_lines(src: &str) -> Result<Vec<(serde_json::Value, usize)>, Error> {
     load::load_all(src)
 }
 

@@ -17,7 +17,7 @@ use crate::resolve::{self, Resolved};
 /// of the recursive code that later walks them, and no Kubernetes object comes close.
 const MAX_DEPTH: usize = 1_000;
 
-pub(crate) fn load_all(src: &str) -> Result<Vec<Value>, Error> {
+pub(crate) fn load_all(src: &str) -> Result<Vec<(Value, usize)>, Error> {
     let mut patched: Option<String> = None;
     for _ in 0..MAX_TAB_FIXES {
         let text = patched.as_deref().unwrap_or(src);
@@ -65,10 +65,12 @@ fn space_for_tab(text: &str, char_index: usize) -> Option<String> {
     Some(fixed)
 }
 
-fn load_stream(src: &str) -> Result<Vec<Value>, Failure> {
+/// Documents with the 1-based line their content starts on.
+fn load_stream(src: &str) -> Result<Vec<(Value, usize)>, Failure> {
     let mut loader = Loader::default();
     let mut docs = Vec::new();
     let mut parser = Parser::new_from_str(src);
+    let mut root_line = 0;
     while let Some(item) = parser.next_event() {
         let (event, span) = item.map_err(|e| {
             let err = Error::at(
@@ -90,10 +92,13 @@ fn load_stream(src: &str) -> Result<Vec<Value>, Failure> {
                 loader.alias_count = 0;
             }
             other => {
+                if loader.stack.is_empty() {
+                    root_line = span.start.line();
+                }
                 if let Some(doc) = loader.event(other, span).map_err(Failure::Other)?
                     && !doc.is_null()
                 {
-                    docs.push(doc);
+                    docs.push((doc, root_line));
                 }
             }
         }
@@ -658,6 +663,15 @@ mod tests {
         );
         // A quoted "<<" is an ordinary key.
         assert_eq!(one("\"<<\": 1"), json!({"<<": 1}));
+    }
+
+    #[test]
+    fn documents_know_their_first_line() {
+        let src = "# head\na: 1\n---\n\n- x\n---\n# none\n---\nplain\n";
+        let lines: Vec<usize> = crate::from_str_with_lines(src)
+            .map(|d| d.into_iter().map(|(_, l)| l).collect())
+            .unwrap_or_default();
+        assert_eq!(lines, [2, 5, 9]);
     }
 
     #[test]
