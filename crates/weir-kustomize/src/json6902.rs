@@ -59,9 +59,26 @@ pub enum Error {
     RootNotContainer { index: usize },
 }
 
-/// Applies the parsed operations `ops` (a JSON array) to `target`, in order. On error, `target` may
-/// hold the operations before the failing one; kustomize fails the whole build then.
+/// Applies the parsed operations `ops` (a JSON array) to a Kubernetes object, as kustomize's patch
+/// transformer does. On error, `target` may hold the operations before the failing one; kustomize
+/// fails the whole build then.
+///
+/// kustomize records the object's id in `internal.config.kubernetes.io/previous{Kinds,Names,Namespaces}`
+/// annotations just before a JSON patch and strips them when writing the output, so during the
+/// patch `metadata.annotations` always exists: `add /metadata/annotations/x` works on an object
+/// without annotations, and a `test` of the whole map sees those keys. The same annotations are
+/// present here for the duration of the patch and removed afterwards.
 pub fn apply(target: &mut Value, ops: &Value) -> Result<(), Error> {
+    let inserted = insert_id_annotations(target);
+    let result = apply_raw(target, ops);
+    if let Some(had_annotations) = inserted {
+        remove_id_annotations(target, had_annotations);
+    }
+    result
+}
+
+/// Applies the operations to any JSON document, without kustomize's object bookkeeping.
+pub fn apply_raw(target: &mut Value, ops: &Value) -> Result<(), Error> {
     let Some(list) = ops.as_array() else {
         return Err(Error::NotAList {
             found: kind_name(ops),
@@ -71,6 +88,44 @@ pub fn apply(target: &mut Value, ops: &Value) -> Result<(), Error> {
         apply_one(target, op, index)?;
     }
     Ok(())
+}
+
+const ID_ANNOTATIONS: [&str; 3] = [
+    "internal.config.kubernetes.io/previousKinds",
+    "internal.config.kubernetes.io/previousNames",
+    "internal.config.kubernetes.io/previousNamespaces",
+];
+
+/// Adds kustomize's id annotations to an object with a `metadata` map; returns whether the object
+/// had annotations before, or `None` when nothing was added.
+fn insert_id_annotations(target: &mut Value) -> Option<bool> {
+    let id = crate::selector::ResId::of(target);
+    let namespace = id.effective_namespace().to_string();
+    let meta = target.get_mut("metadata")?.as_object_mut()?;
+    let had = meta.contains_key("annotations");
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()?;
+    for (key, value) in ID_ANNOTATIONS.iter().zip([id.kind, id.name, namespace]) {
+        annotations.entry(*key).or_insert(Value::String(value));
+    }
+    Some(had)
+}
+
+fn remove_id_annotations(target: &mut Value, had_annotations: bool) {
+    let Some(meta) = target.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in ID_ANNOTATIONS {
+        annotations.shift_remove(key);
+    }
+    if annotations.is_empty() && !had_annotations {
+        meta.shift_remove("annotations");
+    }
 }
 
 fn apply_one(doc: &mut Value, op: &Value, index: usize) -> Result<(), Error> {
@@ -347,6 +402,27 @@ mod tests {
     fn patched(doc: Value, ops: Value) -> Result<Value, Error> {
         let mut d = doc;
         apply(&mut d, &ops).map(|()| d)
+    }
+
+    #[test]
+    fn objects_should_have_annotations_during_the_patch() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let add = json!([{"op": "add", "path": "/metadata/annotations/x", "value": "1"}]);
+        let got = patched(cm.clone(), add).expect("kustomize adds into its own annotations");
+        assert_eq!(
+            got["metadata"],
+            json!({"name": "c", "annotations": {"x": "1"}})
+        );
+        let test_empty = json!([{"op": "test", "path": "/metadata/annotations", "value": {}}]);
+        assert!(patched(cm.clone(), test_empty).is_err());
+        let untouched = json!([{"op": "add", "path": "/data", "value": {}}]);
+        assert_eq!(
+            patched(cm, untouched).expect("applies")["metadata"],
+            json!({"name": "c"})
+        );
+        let add_label = json!([{"op": "add", "path": "/metadata/labels/x", "value": "1"}]);
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert!(patched(cm, add_label).is_err());
     }
 
     /// Expectations checked against `kubectl kustomize` (kustomize v5.5.0, evanphx/json-patch v4).
