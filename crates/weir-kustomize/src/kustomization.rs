@@ -1,0 +1,353 @@
+//! The kustomization file model (`kustomize.config.k8s.io/v1beta1` Kustomization and
+//! `v1alpha1` Component), with the legacy fields kustomize v5 still reads.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::selector::Selector;
+
+/// One kustomization file. Field names and meanings are kustomize's; unknown fields are rejected.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Kustomization {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    /// Ignored by the build (kept so files that carry it parse).
+    pub metadata: Option<Value>,
+    pub resources: Vec<String>,
+    /// Legacy: appended to `resources`.
+    pub bases: Vec<String>,
+    pub components: Vec<String>,
+    pub namespace: Option<String>,
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    /// Legacy: labels added to metadata, selectors and templates.
+    pub common_labels: BTreeMap<String, String>,
+    pub labels: Vec<Label>,
+    pub common_annotations: BTreeMap<String, String>,
+    pub patches: Vec<Patch>,
+    /// Legacy: file paths or inline strategic-merge patches.
+    pub patches_strategic_merge: Vec<String>,
+    /// Legacy: JSON6902 patches with a target.
+    pub patches_json6902: Vec<Patch>,
+    pub images: Vec<Image>,
+    /// Legacy name of `images`.
+    pub image_tags: Vec<Image>,
+    pub replicas: Vec<Replica>,
+    /// Legacy `$(VAR)` substitution.
+    pub vars: Vec<Var>,
+    /// Inline replacements or `{path: file}` entries.
+    pub replacements: Vec<ReplacementEntry>,
+    pub config_map_generator: Vec<GeneratorArgs>,
+    pub secret_generator: Vec<GeneratorArgs>,
+    pub generator_options: Option<GeneratorOptions>,
+    pub sort_options: Option<SortOptions>,
+    // Fields weir does not implement; a build that uses them fails with `Unsupported`.
+    pub crds: Vec<String>,
+    pub configurations: Vec<String>,
+    pub generators: Vec<String>,
+    pub transformers: Vec<String>,
+    pub validators: Vec<String>,
+    pub helm_charts: Vec<Value>,
+    pub helm_globals: Option<Value>,
+    pub helm_chart_inflation_generator: Vec<Value>,
+    #[serde(rename = "openapi")]
+    pub openapi: Option<Value>,
+    pub build_metadata: Vec<String>,
+}
+
+impl Kustomization {
+    /// Parses a kustomization from its YAML text.
+    pub fn from_yaml(text: &str) -> Result<Kustomization, ParseError> {
+        let docs = weir_yaml::from_str(text).map_err(|e| ParseError {
+            line: e.line,
+            column: e.column,
+            message: e.message.to_string(),
+        })?;
+        let doc = docs.into_iter().next().unwrap_or(Value::Null);
+        if doc.is_null() || doc.as_object().is_some_and(|m| m.is_empty()) {
+            return Err(ParseError::msg("kustomization file is empty"));
+        }
+        if !doc.is_object() {
+            return Err(ParseError::msg("kustomization file is not a YAML mapping"));
+        }
+        // kustomize (Go) reads `field:` with no value as unset.
+        let mut doc = doc;
+        drop_nulls(&mut doc);
+        let k: Kustomization =
+            serde_json::from_value(doc).map_err(|e| ParseError::msg(e.to_string()))?;
+        k.check_kind()?;
+        Ok(k)
+    }
+
+    /// Whether this file is a Component (`kind: Component`).
+    pub fn is_component(&self) -> bool {
+        self.kind.as_deref() == Some("Component")
+    }
+
+    fn check_kind(&self) -> Result<(), ParseError> {
+        match self.kind.as_deref() {
+            None | Some("Kustomization") => {
+                if let Some(v) = self.api_version.as_deref()
+                    && v != "kustomize.config.k8s.io/v1beta1"
+                {
+                    return Err(ParseError::msg(format!(
+                        "apiVersion for Kustomization should be kustomize.config.k8s.io/v1beta1, not '{v}'"
+                    )));
+                }
+            }
+            Some("Component") => {
+                if let Some(v) = self.api_version.as_deref()
+                    && v != "kustomize.config.k8s.io/v1alpha1"
+                {
+                    return Err(ParseError::msg(format!(
+                        "apiVersion for Component should be kustomize.config.k8s.io/v1alpha1, not '{v}'"
+                    )));
+                }
+            }
+            Some(k) => {
+                return Err(ParseError::msg(format!(
+                    "kind should be Kustomization or Component, not '{k}'"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// kustomize's deprecation warnings for the legacy fields this file uses.
+    pub fn deprecation_warnings(&self) -> Vec<String> {
+        let fix = " Run 'kustomize edit fix' to update your Kustomization automatically.";
+        let mut out = Vec::new();
+        let mut warn = |used: bool, old: &str, new: &str, extra: &str| {
+            if used {
+                out.push(format!(
+                    "# Warning: '{old}' is deprecated. Please use '{new}' instead.{extra}{fix}"
+                ));
+            }
+        };
+        warn(!self.bases.is_empty(), "bases", "resources", "");
+        warn(!self.common_labels.is_empty(), "commonLabels", "labels", "");
+        warn(!self.image_tags.is_empty(), "imageTags", "images", "");
+        warn(
+            !self.patches_json6902.is_empty(),
+            "patchesJson6902",
+            "patches",
+            "",
+        );
+        warn(
+            !self.patches_strategic_merge.is_empty(),
+            "patchesStrategicMerge",
+            "patches",
+            "",
+        );
+        warn(
+            !self.vars.is_empty(),
+            "vars",
+            "replacements",
+            " [EXPERIMENTAL]",
+        );
+        out
+    }
+}
+
+/// Why a kustomization file did not parse.
+#[derive(Debug, Clone)]
+pub struct ParseError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl ParseError {
+    fn msg(m: impl Into<String>) -> Self {
+        ParseError {
+            line: None,
+            column: None,
+            message: m.into(),
+        }
+    }
+}
+
+/// An entry of `labels`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Label {
+    pub pairs: BTreeMap<String, String>,
+    pub include_selectors: bool,
+    pub include_templates: bool,
+    pub fields: Vec<FieldSpecArg>,
+}
+
+/// A user-supplied field spec (`labels[].fields`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FieldSpecArg {
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<String>,
+    pub path: String,
+    pub create: bool,
+}
+
+/// An entry of `patches` (and of the legacy `patchesJson6902`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Patch {
+    pub path: Option<String>,
+    pub patch: Option<String>,
+    pub target: Option<Selector>,
+    pub options: BTreeMap<String, bool>,
+}
+
+/// An entry of `images`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Image {
+    pub name: String,
+    pub new_name: Option<String>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub new_tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// An entry of `replicas`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Replica {
+    pub name: String,
+    pub count: i64,
+}
+
+/// A legacy var.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Var {
+    pub name: String,
+    pub objref: ObjRef,
+    pub fieldref: FieldRef,
+}
+
+/// The object a var reads from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjRef {
+    pub api_version: Option<String>,
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<String>,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+/// The field a var reads (dotted path, `metadata.name` when unset).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct FieldRef {
+    #[serde(rename = "fieldpath", alias = "fieldPath")]
+    pub field_path: Option<String>,
+}
+
+/// An entry of `replacements`: a file holding replacements, or one inline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ReplacementEntry {
+    Path { path: String },
+    Inline(Value),
+}
+
+/// A `configMapGenerator` or `secretGenerator` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct GeneratorArgs {
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    /// `create` (default), `merge` or `replace`.
+    pub behavior: Option<String>,
+    pub literals: Vec<String>,
+    pub files: Vec<String>,
+    pub envs: Vec<String>,
+    /// Legacy single env file.
+    pub env: Option<String>,
+    /// Secret type (secretGenerator only); `Opaque` when unset.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub options: Option<GeneratorOptions>,
+}
+
+/// `generatorOptions` and per-generator `options`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct GeneratorOptions {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub disable_name_suffix_hash: bool,
+    pub immutable: bool,
+}
+
+/// `sortOptions` (read from the top-level kustomization only).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct SortOptions {
+    /// `legacy` (default) or `fifo`.
+    pub order: Option<String>,
+    pub legacy_sort_options: Option<LegacySortOptions>,
+}
+
+/// Kinds placed first and last by the legacy order.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct LegacySortOptions {
+    pub order_first: Vec<String>,
+    pub order_last: Vec<String>,
+}
+
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a string, got {other}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_common_fields() {
+        let k = Kustomization::from_yaml(
+            "resources: [a.yaml]\nnamePrefix: p-\ncommonLabels: {app: x}\n\
+             configMapGenerator:\n- name: c\n  literals: [a=b]\nimages:\n- name: n\n  newTag: 1.2\n",
+        )
+        .unwrap();
+        assert_eq!(k.resources, vec!["a.yaml"]);
+        assert_eq!(k.name_prefix.as_deref(), Some("p-"));
+        assert_eq!(k.images[0].new_tag.as_deref(), Some("1.2"));
+        assert_eq!(k.deprecation_warnings().len(), 1);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_empty_files() {
+        assert!(Kustomization::from_yaml("resourcez: [a]\n").is_err());
+        assert!(Kustomization::from_yaml("# nothing\n").is_err());
+        assert!(Kustomization::from_yaml("kind: Foo\n").is_err());
+    }
+}

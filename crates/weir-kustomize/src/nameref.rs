@@ -1,0 +1,293 @@
+//! Name-reference fix-ups (kustomize's nameReference transformer): after prefixes, suffixes, hashes and
+//! namespaces changed names, every field that names another object of the build (a ConfigMap in a
+//! volume, a Service in an Ingress, a ServiceAccount in a RoleBinding ...) follows the rename.
+
+use serde_json::Value;
+
+use crate::config::config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::fieldspec::FieldSpec;
+use crate::resid::{Gvk, ResId};
+use crate::resource::{ResMap, Resource};
+
+/// Precomputed identity of one candidate referral.
+struct Candidate {
+    prev_ids: Vec<ResId>,
+    cur: ResId,
+    org_namespace_effective: String,
+    name: String,
+    namespace: String,
+    cluster_scoped: bool,
+    is_service_account: bool,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+pub(crate) fn fix_references(m: &mut ResMap) -> Result<()> {
+    let cands: Vec<Candidate> = m
+        .list
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.prev_ids.is_empty())
+        .map(|(_, r)| {
+            let cur = r.cur_id();
+            Candidate {
+                prev_ids: r.prev_ids.clone(),
+                org_namespace_effective: r.org_id().effective_namespace().to_string(),
+                name: cur.name.clone(),
+                namespace: cur.namespace.clone(),
+                cluster_scoped: cur.gvk.is_cluster_scoped(),
+                is_service_account: cur.gvk.kind == "ServiceAccount",
+                prefixes: r.prefixes.clone(),
+                suffixes: r.suffixes.clone(),
+                cur,
+            }
+        })
+        .collect();
+    if cands.is_empty() {
+        return Ok(());
+    }
+    for referrer in m.list.iter_mut() {
+        let org_gvk = referrer.org_id().gvk;
+        let specs: Vec<(&Gvk, &FieldSpec)> = config()
+            .name_reference
+            .iter()
+            .flat_map(|(t, specs)| {
+                specs
+                    .iter()
+                    .filter(|fs| fs.selects(&org_gvk))
+                    .map(move |fs| (t, fs))
+            })
+            .collect();
+        if specs.is_empty() {
+            continue;
+        }
+        let referrer_id = referrer.cur_id();
+        let ctx = ReferrerCtx::new(referrer, &referrer_id, &cands);
+        let role_ref = role_ref_of(&referrer.obj);
+        let who = Referrer {
+            describe: referrer.describe(),
+            prefixes: referrer.prefixes.clone(),
+            suffixes: referrer.suffixes.clone(),
+            role_ref,
+        };
+        for (target, fs) in specs {
+            let f = Fixer {
+                ctx: &ctx,
+                target,
+                spec: fs,
+                referrer: &who,
+            };
+            fs.visit(&mut referrer.obj, &mut |v| f.set(v))?;
+        }
+    }
+    Ok(())
+}
+
+/// The referrer's facts the fix-up needs while its object is being changed.
+struct Referrer {
+    describe: String,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+    role_ref: Option<(String, String)>,
+}
+
+fn role_ref_of(obj: &Value) -> Option<(String, String)> {
+    let rr = obj.get("roleRef")?;
+    let group = rr.get("apiGroup")?.as_str()?;
+    let kind = rr.get("kind")?.as_str()?;
+    Some((group.to_string(), kind.to_string()))
+}
+
+/// What the referrer may refer to (kustomize's `SubsetThatCouldBeReferencedByResource`).
+struct ReferrerCtx<'a> {
+    referrer_id: &'a ResId,
+    subset: Vec<&'a Candidate>,
+}
+
+impl<'a> ReferrerCtx<'a> {
+    fn new(referrer: &Resource, referrer_id: &'a ResId, cands: &'a [Candidate]) -> ReferrerCtx<'a> {
+        if referrer_id.gvk.is_cluster_scoped() {
+            return ReferrerCtx {
+                referrer_id,
+                subset: cands.iter().collect(),
+            };
+        }
+        let mut rb_namespaces = Vec::new();
+        if referrer_id.gvk.kind == "RoleBinding"
+            && let Some(Value::Array(subjects)) = referrer.obj.get("subjects")
+        {
+            for s in subjects {
+                if s.get("kind").and_then(|k| k.as_str()) == Some("ServiceAccount")
+                    && let Some(ns) = s.get("namespace").and_then(|n| n.as_str())
+                {
+                    rb_namespaces.push(ns.to_string());
+                }
+            }
+        }
+        let eff = referrer_id.effective_namespace();
+        let subset = cands
+            .iter()
+            .filter(|c| {
+                c.cluster_scoped
+                    || c.cur.effective_namespace() == eff
+                    || rb_namespaces.contains(&c.namespace)
+            })
+            .collect();
+        ReferrerCtx {
+            referrer_id,
+            subset,
+        }
+    }
+}
+
+struct Fixer<'a> {
+    ctx: &'a ReferrerCtx<'a>,
+    target: &'a Gvk,
+    spec: &'a FieldSpec,
+    referrer: &'a Referrer,
+}
+
+impl Fixer<'_> {
+    fn set(&self, v: &mut Value) -> Result<()> {
+        match v {
+            Value::Null => Ok(()),
+            Value::String(_) => self.set_scalar(v),
+            Value::Object(_) => self.set_mapping(v),
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::String(_) => self.set_scalar(item)?,
+                        Value::Object(_) => self.set_mapping(item)?,
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(self.error("expected a name (string), a list of names, or a map with 'name'")),
+        }
+    }
+
+    fn error(&self, message: &str) -> Error {
+        Error::new(ErrorKind::Object {
+            object: self.referrer.describe.clone(),
+            field: self.spec.path.clone(),
+            message: message.to_string(),
+        })
+    }
+
+    fn set_scalar(&self, v: &mut Value) -> Result<()> {
+        let Some(old) = v.as_str() else { return Ok(()) };
+        if let Some(c) = self.select(old, &self.ctx.subset)?
+            && c.name != old
+        {
+            *v = Value::String(c.name.clone());
+        }
+        Ok(())
+    }
+
+    fn set_mapping(&self, v: &mut Value) -> Result<()> {
+        let Some(map) = v.as_object_mut() else {
+            return Ok(());
+        };
+        let Some(old) = map.get("name").and_then(|n| n.as_str()).map(str::to_string) else {
+            return Err(self.error("cannot find field 'name'"));
+        };
+        let candidates: Vec<&Candidate> = match map.get("namespace").and_then(|n| n.as_str()) {
+            None => self.ctx.subset.clone(),
+            Some(ns) => {
+                let by_org: Vec<&Candidate> = self
+                    .ctx
+                    .subset
+                    .iter()
+                    .copied()
+                    .filter(|c| !c.cluster_scoped && c.org_namespace_effective == ns)
+                    .collect();
+                if by_org.is_empty() {
+                    self.ctx
+                        .subset
+                        .iter()
+                        .copied()
+                        .filter(|c| !c.cluster_scoped && c.cur.effective_namespace() == ns)
+                        .collect()
+                } else {
+                    by_org
+                }
+            }
+        };
+        let Some(c) = self.select(&old, &candidates)? else {
+            return Ok(());
+        };
+        if c.name == old && c.namespace.is_empty() {
+            return Ok(());
+        }
+        map.insert("name".into(), Value::String(c.name.clone()));
+        if !c.namespace.is_empty() {
+            map.insert("namespace".into(), Value::String(c.namespace.clone()));
+        }
+        Ok(())
+    }
+
+    /// kustomize's `selectReferral`: earlier name matches, kind matches, roleRef kind matches, same
+    /// namespace as the referrer; ties broken by matching prefixes/suffixes.
+    fn select<'c>(&self, old: &str, pool: &[&'c Candidate]) -> Result<Option<&'c Candidate>> {
+        let role_ref = if self.spec.path.ends_with("roleRef/name") {
+            match &self.referrer.role_ref {
+                Some(rr) => Some(rr),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        let t = self.target;
+        let referrer_eff = self.ctx.referrer_id.effective_namespace();
+        let referrer_cluster = self.ctx.referrer_id.gvk.is_cluster_scoped();
+        let found: Vec<&'c Candidate> = pool
+            .iter()
+            .copied()
+            .filter(|c| c.prev_ids.iter().any(|id| id.name == old))
+            .filter(|c| {
+                c.prev_ids
+                    .iter()
+                    .any(|id| id.gvk.is_selected_by(&t.group, &t.version, &t.kind))
+            })
+            .filter(|c| match &role_ref {
+                Some((g, k)) => c.prev_ids.iter().any(|id| id.gvk.is_selected_by(g, "", k)),
+                None => true,
+            })
+            .filter(|c| {
+                referrer_cluster
+                    || c.cluster_scoped
+                    || c.is_service_account
+                    || c.cur.effective_namespace() == referrer_eff
+            })
+            .collect();
+        if found.len() <= 1 {
+            return Ok(found.into_iter().next());
+        }
+        let same_affixes: Vec<&'c Candidate> = found
+            .iter()
+            .copied()
+            .filter(|c| {
+                crate::resource::same_ending(&self.referrer.prefixes, &c.prefixes)
+                    && crate::resource::same_ending(&self.referrer.suffixes, &c.suffixes)
+            })
+            .collect();
+        if same_affixes.len() == 1 {
+            return Ok(same_affixes.into_iter().next());
+        }
+        let rest = if same_affixes.is_empty() {
+            &found
+        } else {
+            &same_affixes
+        };
+        if rest.iter().all(|c| c.name == rest[0].name) {
+            return Ok(Some(rest[0]));
+        }
+        let ids: Vec<String> = rest.iter().map(|c| c.cur.to_string()).collect();
+        Err(self.error(&format!(
+            "'{old}' could refer to several objects: {}",
+            ids.join(", ")
+        )))
+    }
+}
