@@ -1,0 +1,567 @@
+//! [`RemoteClient`] over gix: HTTP(S) through [`crate::http`], SSH through the system `ssh` program.
+
+use std::{
+    io,
+    num::NonZeroU32,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use base64::Engine;
+use gix::remote::Direction;
+use gix_transport::{Protocol, client::blocking_io::ssh};
+
+use crate::{
+    auth::SshCredentials,
+    budget::HostBudgets,
+    fetch::Error,
+    github_app::{ACCESS_TOKEN_USERNAME, TokenCache},
+    http::{Failure, GitHttp, HttpContext},
+    metrics::{Metrics, inc},
+    redact::{RedactedUrl, Secret},
+    reference::RemoteRef,
+    remote::{Control, Remote, RemoteClient, Scope, Want},
+    tls,
+    tree::{Entry, FetchedTree, Load, Visit},
+};
+
+/// Knobs of the wire layer.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Connecting gives up after this.
+    pub connect_timeout: Duration,
+    /// The longest `Retry-After` waited out in place; longer ones fail with the hint.
+    pub max_retry_wait: Duration,
+    /// Attempts per HTTP request (rate limits and 502/503/504).
+    pub max_attempts: u32,
+    /// The ssh program.
+    pub ssh_program: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(15),
+            max_retry_wait: Duration::from_secs(30),
+            max_attempts: 4,
+            ssh_program: "ssh".to_owned(),
+        }
+    }
+}
+
+/// Talks to real Git servers.
+pub struct GitClient {
+    budgets: Arc<HostBudgets>,
+    metrics: Arc<Metrics>,
+    tokens: TokenCache,
+    options: ClientOptions,
+    /// An empty bare repository listings run against (gix needs one; nothing is written to it).
+    scratch: Mutex<Option<tempfile::TempDir>>,
+}
+
+impl GitClient {
+    /// A client spending `budgets` and counting into `metrics`.
+    pub fn new(budgets: Arc<HostBudgets>, metrics: Arc<Metrics>, options: ClientOptions) -> Self {
+        GitClient {
+            budgets,
+            metrics,
+            tokens: TokenCache::default(),
+            options,
+            scratch: Mutex::new(None),
+        }
+    }
+
+    /// The budgets this client spends.
+    pub fn budgets(&self) -> &Arc<HostBudgets> {
+        &self.budgets
+    }
+
+    fn listing_repo(&self, url: &RedactedUrl) -> Result<gix::Repository, Error> {
+        let mut slot = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            let dir = tempfile::Builder::new()
+                .prefix("weir-ls-")
+                .tempdir()
+                .map_err(|e| git_err(url, format!("could not create a scratch repository: {e}")))?;
+            init_repo(dir.path(), url)?;
+            *slot = Some(dir);
+        }
+        let path = slot.as_ref().expect("set above").path();
+        gix::open_opts(path, gix::open::Options::isolated())
+            .map_err(|e| git_err(url, format!("could not open the scratch repository: {e}")))
+    }
+
+    fn auth_header(
+        &self,
+        remote: &Remote<'_>,
+        agent: &ureq::Agent,
+        url: &RedactedUrl,
+    ) -> Result<Option<Secret>, Error> {
+        let creds = remote.credentials;
+        let basic = |user: &str, password: &str| {
+            Secret::new(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            ))
+        };
+        if let Some((user, password)) = &creds.basic {
+            return Ok(Some(basic(user, password.expose())));
+        }
+        if let Some(token) = &creds.bearer_token {
+            return Ok(Some(Secret::new(format!("Bearer {}", token.expose()))));
+        }
+        if let Some(app) = &creds.github_app {
+            let token = self
+                .tokens
+                .token(app, agent)
+                .map_err(|source| Error::GitHubApp {
+                    url: url.clone(),
+                    source,
+                })?;
+            return Ok(Some(basic(ACCESS_TOKEN_USERNAME, token.expose())));
+        }
+        Ok(None)
+    }
+
+    /// Runs `op` with a connection to `remote`, mapping failures to [`Error`].
+    fn with_connection<T>(
+        &self,
+        remote: &Remote<'_>,
+        control: &Control,
+        op: &mut dyn FnMut(
+            Box<dyn gix_transport::client::blocking_io::Transport + Send>,
+        ) -> gix::Result<T>,
+    ) -> Result<T, Error> {
+        let url = RedactedUrl::new(remote.url);
+        let parsed = gix::url::parse(gix::bstr::BStr::new(
+            strip_user_info_for_http(remote.url).as_str(),
+        ))
+        .map_err(|_| Error::InvalidUrl { url: url.clone() })?;
+        let counters = self.metrics.host(remote.host);
+        if parsed.scheme == gix::url::Scheme::Ssh {
+            let Some(ssh_creds) = &remote.credentials.ssh else {
+                return Err(Error::InvalidCredentials {
+                    url,
+                    reason: "ssh URLs need a secret with 'identity' and 'known_hosts'".into(),
+                });
+            };
+            if let Err(budget) = self.budgets.try_acquire(remote.host, 1) {
+                inc(&counters.budget_refusals);
+                return Err(Error::BudgetExhausted { url, budget });
+            }
+            inc(&counters.requests);
+            let session = SshSession::new(ssh_creds, control, &self.options, &url)?;
+            let transport = ssh::connect(
+                parsed,
+                Protocol::V2,
+                ssh::connect::Options {
+                    command: Some(session.command.clone().into()),
+                    disallow_shell: false,
+                    kind: Some(ssh::ProgramKind::Ssh),
+                },
+                false,
+            )
+            .map_err(|e| git_err(&url, e.to_string()))?;
+            let result = op(Box::new(transport));
+            return result.map_err(|e| map_ssh_error(&url, e, control));
+        }
+        let agent = tls::agent(
+            remote.credentials.ca_pem.as_deref(),
+            self.options.connect_timeout,
+        )
+        .map_err(|e| Error::InvalidCredentials {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let auth_header = self.auth_header(remote, &agent, &url)?;
+        let ctx = Arc::new(HttpContext {
+            agent,
+            host: remote.host.to_owned(),
+            auth_header,
+            budgets: self.budgets.clone(),
+            counters,
+            metrics: self.metrics.clone(),
+            deadline: control.deadline,
+            max_retry_wait: self.options.max_retry_wait,
+            max_attempts: self.options.max_attempts,
+            interrupt: control.interrupt.clone(),
+            failure: Mutex::new(None),
+        });
+        let transport = gix_transport::client::blocking_io::http::Transport::new_http(
+            GitHttp { ctx: ctx.clone() },
+            parsed,
+            Protocol::V2,
+            false,
+        );
+        let result = op(Box::new(transport));
+        result.map_err(|e| map_http_error(&url, &ctx, e, control))
+    }
+}
+
+/// `https://user:pw@host/r` → `https://host/r` (credentials travel in headers, from the secret).
+fn strip_user_info_for_http(url: &str) -> String {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        RedactedUrl::new(url).as_str().to_owned()
+    } else {
+        url.to_owned()
+    }
+}
+
+fn git_err(url: &RedactedUrl, reason: String) -> Error {
+    Error::Git {
+        url: url.clone(),
+        reason,
+    }
+}
+
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> (String, Option<io::ErrorKind>) {
+    let mut text = e.to_string();
+    let mut kind = None;
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        if let Some(io) = inner.downcast_ref::<io::Error>() {
+            kind.get_or_insert(io.kind());
+        }
+        let t = inner.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cur = inner.source();
+    }
+    (text, kind)
+}
+
+fn map_http_error(url: &RedactedUrl, ctx: &HttpContext, e: gix::Error, control: &Control) -> Error {
+    let url = url.clone();
+    match ctx.take_failure() {
+        Some(Failure::Status(status @ (401 | 403))) => Error::AuthenticationFailed {
+            url,
+            status: Some(status),
+        },
+        Some(Failure::Status(status)) => Error::Http { url, status },
+        Some(Failure::RateLimited {
+            status,
+            retry_after,
+        }) => Error::RateLimited {
+            url,
+            status,
+            retry_after,
+        },
+        Some(Failure::Budget(budget)) => Error::BudgetExhausted { url, budget },
+        Some(Failure::Timeout) => Error::Timeout {
+            url,
+            timeout: timeout_of(control),
+        },
+        Some(Failure::Interrupted) => Error::Interrupted { url },
+        Some(Failure::Transport(reason)) => Error::Transport { url, reason },
+        None => {
+            let (text, _) = chain_text(&e);
+            if control.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+                return Error::Interrupted { url };
+            }
+            if Instant::now() >= control.deadline {
+                return Error::Timeout {
+                    url,
+                    timeout: timeout_of(control),
+                };
+            }
+            Error::Git { url, reason: text }
+        }
+    }
+}
+
+fn timeout_of(control: &Control) -> Duration {
+    control.timeout
+}
+
+fn map_ssh_error(url: &RedactedUrl, e: gix::Error, control: &Control) -> Error {
+    let url = url.clone();
+    let (text, kind) = chain_text(&e);
+    if control.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+        return Error::Interrupted { url };
+    }
+    if Instant::now() >= control.deadline {
+        return Error::Timeout {
+            url,
+            timeout: timeout_of(control),
+        };
+    }
+    if kind == Some(io::ErrorKind::PermissionDenied)
+        || text.to_ascii_lowercase().contains("permission denied")
+    {
+        return Error::AuthenticationFailed { url, status: None };
+    }
+    Error::Git { url, reason: text }
+}
+
+/// Files for one ssh invocation: the key, known hosts and a config that pins them.
+struct SshSession {
+    _dir: tempfile::TempDir,
+    command: String,
+}
+
+impl SshSession {
+    fn new(
+        creds: &SshCredentials,
+        control: &Control,
+        options: &ClientOptions,
+        url: &RedactedUrl,
+    ) -> Result<Self, Error> {
+        let fail = |e: io::Error| git_err(url, format!("could not prepare ssh files: {e}"));
+        let dir = tempfile::Builder::new()
+            .prefix("weir-ssh-")
+            .tempdir()
+            .map_err(fail)?;
+        let write_private = |name: &str, content: &str| -> io::Result<std::path::PathBuf> {
+            let path = dir.path().join(name);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            io::Write::write_all(&mut opts.open(&path)?, content.as_bytes())?;
+            Ok(path)
+        };
+        let identity = write_private("identity", creds.identity.expose()).map_err(fail)?;
+        let known_hosts = write_private("known_hosts", &creds.known_hosts).map_err(fail)?;
+        let connect = options.connect_timeout.as_secs().max(1);
+        let config = format!(
+            "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  \
+             StrictHostKeyChecking yes\n  BatchMode yes\n  PasswordAuthentication no\n  ConnectTimeout {connect}\n  \
+             ServerAliveInterval 5\n  ServerAliveCountMax 3\n  LogLevel ERROR\n",
+            identity.display(),
+            known_hosts.display()
+        );
+        let config = write_private("config", &config).map_err(fail)?;
+        let remaining = control
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs()
+            .max(1);
+        // `timeout` bounds the whole session: ssh has no overall deadline of its own.
+        let command = format!(
+            "timeout -k 2 {remaining} {} -F '{}'",
+            options.ssh_program,
+            config.display().to_string().replace('\'', "'\\''")
+        );
+        Ok(SshSession { _dir: dir, command })
+    }
+}
+
+fn init_repo(path: &Path, url: &RedactedUrl) -> Result<gix::Repository, Error> {
+    gix::ThreadSafeRepository::init_opts(
+        path,
+        gix::create::Kind::Bare,
+        gix::create::Options::default(),
+        gix::open::Options::isolated(),
+    )
+    .map(|r| r.to_thread_local())
+    .map_err(|e| git_err(url, format!("could not create a scratch repository: {e}")))
+}
+
+fn to_remote_ref(r: &gix::protocol::handshake::Ref) -> Option<RemoteRef> {
+    use gix::protocol::handshake::Ref;
+    match r {
+        Ref::Direct {
+            full_ref_name,
+            object,
+        } => Some(RemoteRef {
+            name: full_ref_name.to_string(),
+            target: object.to_string(),
+            peeled: None,
+        }),
+        Ref::Peeled {
+            full_ref_name,
+            tag,
+            object,
+        } => Some(RemoteRef {
+            name: full_ref_name.to_string(),
+            target: tag.to_string(),
+            peeled: Some(object.to_string()),
+        }),
+        Ref::Symbolic {
+            full_ref_name,
+            tag,
+            object,
+            ..
+        } => Some(RemoteRef {
+            name: full_ref_name.to_string(),
+            target: tag.unwrap_or(*object).to_string(),
+            peeled: tag.map(|_| object.to_string()),
+        }),
+        Ref::Unborn { .. } => None,
+    }
+}
+
+impl RemoteClient for GitClient {
+    fn list_refs(
+        &self,
+        remote: &Remote<'_>,
+        scope: Scope<'_>,
+        control: &Control,
+    ) -> Result<Vec<RemoteRef>, Error> {
+        let url = RedactedUrl::new(remote.url);
+        let repo = self.listing_repo(&url)?;
+        let specs: Vec<String> = match scope {
+            Scope::HeadsAndTags => vec![
+                "+refs/heads/*:refs/remotes/origin/*".into(),
+                "+refs/tags/*:refs/tags/*".into(),
+            ],
+            Scope::Name(name) => vec![format!("+{name}:refs/weir/listed")],
+        };
+        let gix_url = strip_user_info_for_http(remote.url);
+        let refs = self.with_connection(remote, control, &mut |transport| {
+            let remote = repo
+                .remote_at(gix_url.as_str())?
+                .with_refspecs(specs.iter().map(String::as_str), Direction::Fetch)?;
+            let connection = remote.to_connection_with_transport(transport);
+            let (ref_map, _handshake) = connection.ref_map(
+                gix::progress::Discard,
+                gix::remote::ref_map::Options::default(),
+            )?;
+            Ok(ref_map.remote_refs)
+        })?;
+        Ok(refs.iter().filter_map(to_remote_ref).collect())
+    }
+
+    fn fetch(
+        &self,
+        remote: &Remote<'_>,
+        want: &Want<'_>,
+        workdir: &Path,
+        control: &Control,
+    ) -> Result<Box<dyn FetchedTree>, Error> {
+        let url = RedactedUrl::new(remote.url);
+        let dir = workdir.join("repo.git");
+        let repo = init_repo(&dir, &url)?;
+        const TARGET: &str = "refs/weir/fetched";
+        let spec = match want.ref_name {
+            Some(name) => format!("+{name}:{TARGET}"),
+            None => format!("+{}:{TARGET}", want.commit),
+        };
+        let gix_url = strip_user_info_for_http(remote.url);
+        let interrupt = control.interrupt.clone();
+        let fetched = self.with_connection(remote, control, &mut |transport| {
+            let remote = repo
+                .remote_at(gix_url.as_str())?
+                .with_refspecs([spec.as_str()], Direction::Fetch)?;
+            let connection = remote.to_connection_with_transport(transport);
+            let options = gix::remote::ref_map::Options {
+                // An id-only refspec has no prefix to filter on; list just HEAD instead of everything.
+                extra_refspecs: if want.ref_name.is_none() {
+                    vec![
+                        gix::refspec::parse("HEAD".into(), gix::refspec::parse::Operation::Fetch)?
+                            .to_owned(),
+                    ]
+                } else {
+                    Vec::new()
+                },
+                ..Default::default()
+            };
+            let outcome = connection
+                .prepare_fetch(gix::progress::Discard, options)?
+                .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
+                .receive(gix::progress::Discard, &interrupt)?;
+            let target = repo.find_reference(TARGET)?.id().detach();
+            let _ = outcome;
+            Ok(target)
+        })?;
+        let (commit, tree) = {
+            let object = repo
+                .find_object(fetched)
+                .map_err(|e| git_err(&url, format!("fetched object missing: {e}")))?;
+            let commit = object.peel_to_commit().map_err(|e| {
+                git_err(
+                    &url,
+                    format!(
+                        "{} is not a commit: {e}",
+                        want.ref_name.unwrap_or(want.commit)
+                    ),
+                )
+            })?;
+            let tree = commit
+                .tree_id()
+                .map_err(|e| git_err(&url, e.to_string()))?
+                .detach();
+            (commit.id.to_string(), tree)
+        };
+        Ok(Box::new(GixTree { commit, tree, repo }))
+    }
+}
+
+/// A fetched commit in a scratch repository; blobs are read one at a time.
+struct GixTree {
+    commit: String,
+    tree: gix::ObjectId,
+    repo: gix::Repository,
+}
+
+impl FetchedTree for GixTree {
+    fn commit(&self) -> &str {
+        &self.commit
+    }
+
+    fn walk(
+        &self,
+        visit: &mut dyn FnMut(Entry<'_>, Load<'_>) -> io::Result<Visit>,
+    ) -> io::Result<()> {
+        self.walk_tree(self.tree, "", visit)
+    }
+}
+
+impl GixTree {
+    fn read(&self, id: gix::ObjectId) -> io::Result<Vec<u8>> {
+        self.repo
+            .find_object(id)
+            .map(|o| o.detach().data)
+            .map_err(|e| io::Error::other(format!("object {id}: {e}")))
+    }
+
+    fn walk_tree(
+        &self,
+        id: gix::ObjectId,
+        prefix: &str,
+        visit: &mut dyn FnMut(Entry<'_>, Load<'_>) -> io::Result<Visit>,
+    ) -> io::Result<()> {
+        let entries: Vec<(String, gix::object::tree::EntryMode, gix::ObjectId)> = {
+            let tree = self
+                .repo
+                .find_tree(id)
+                .map_err(|e| io::Error::other(format!("tree {id}: {e}")))?;
+            tree.decode()
+                .map_err(|e| io::Error::other(format!("tree {id}: {e}")))?
+                .entries
+                .iter()
+                .map(|e| (e.filename.to_string(), e.mode, e.oid.to_owned()))
+                .collect()
+        };
+        for (name, mode, oid) in entries {
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let mut load = || self.read(oid);
+            if mode.is_tree() {
+                let mut none = || Ok(Vec::new());
+                if visit(Entry::Dir(&path), &mut none)? == Visit::Enter {
+                    self.walk_tree(oid, &path, visit)?;
+                }
+            } else if mode.is_commit() {
+                visit(Entry::Submodule(&path), &mut load)?;
+            } else if mode.is_link() {
+                visit(Entry::Symlink(&path), &mut load)?;
+            } else {
+                visit(
+                    Entry::File {
+                        path: &path,
+                        executable: mode.is_executable(),
+                    },
+                    &mut load,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

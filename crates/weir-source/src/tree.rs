@@ -1,0 +1,104 @@
+//! A fetched commit's tree, walked in Git's order without a checkout.
+
+use std::io;
+
+/// One entry of a tree walk; paths are relative to the root, `/`-separated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry<'a> {
+    /// A directory; answering [`Visit::Skip`] prunes it.
+    Dir(&'a str),
+    /// A regular file.
+    File {
+        /// Its path.
+        path: &'a str,
+        /// Whether Git records it as executable.
+        executable: bool,
+    },
+    /// A symbolic link; its content is the target.
+    Symlink(&'a str),
+    /// A submodule (gitlink); never has content.
+    Submodule(&'a str),
+}
+
+/// Whether to go into (or load) an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visit {
+    /// Descend into the directory, or keep the file.
+    Enter,
+    /// Prune.
+    Skip,
+}
+
+/// Loads an entry's content on demand, so skipped files are never read.
+pub type Load<'a> = &'a mut dyn FnMut() -> io::Result<Vec<u8>>;
+
+/// A commit's tree, ready to walk.
+pub trait FetchedTree {
+    /// The commit, 40 hex digits.
+    fn commit(&self) -> &str;
+    /// Calls `visit` for every entry in Git's order; directories before their content.
+    fn walk(
+        &self,
+        visit: &mut dyn FnMut(Entry<'_>, Load<'_>) -> io::Result<Visit>,
+    ) -> io::Result<()>;
+}
+
+/// An in-memory tree: tests and the simulation build one instead of fetching.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryTree {
+    /// The commit to report.
+    pub commit: String,
+    /// `(path, content)`, files only; directories are implied.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl FetchedTree for MemoryTree {
+    fn commit(&self) -> &str {
+        &self.commit
+    }
+
+    fn walk(
+        &self,
+        visit: &mut dyn FnMut(Entry<'_>, Load<'_>) -> io::Result<Visit>,
+    ) -> io::Result<()> {
+        let mut files: Vec<&(String, Vec<u8>)> = self.files.iter().collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut skipped: Vec<String> = Vec::new();
+        let mut entered: Vec<String> = Vec::new();
+        'files: for (path, content) in files {
+            let mut dir = String::new();
+            for part in path
+                .split('/')
+                .collect::<Vec<_>>()
+                .split_last()
+                .map(|(_, d)| d.to_vec())
+                .unwrap_or_default()
+            {
+                if !dir.is_empty() {
+                    dir.push('/');
+                }
+                dir.push_str(part);
+                if skipped.iter().any(|s| s == &dir) {
+                    continue 'files;
+                }
+                if !entered.iter().any(|s| s == &dir) {
+                    let mut none = || Ok(Vec::new());
+                    if visit(Entry::Dir(&dir), &mut none)? == Visit::Skip {
+                        skipped.push(dir.clone());
+                        continue 'files;
+                    }
+                    entered.push(dir.clone());
+                }
+            }
+            let mut load = || Ok(content.clone());
+            visit(
+                Entry::File {
+                    path,
+                    executable: false,
+                },
+                &mut load,
+            )?;
+        }
+        Ok(())
+    }
+}
