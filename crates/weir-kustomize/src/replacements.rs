@@ -243,21 +243,21 @@ fn source_value(
     source: &ReplacementSource,
 ) -> Result<Value, Error> {
     let pattern = source_pattern(source);
+    let mut selector = pattern.describe();
+    if let Some(path) = source.field_path.as_deref().filter(|p| !p.is_empty()) {
+        selector = format!("{selector}:{path}");
+    }
     let mut found: Option<usize> = None;
     for (i, obj_ids) in ids.iter().enumerate() {
         if obj_ids.iter().any(|id| pattern.selects(id)) {
             if found.is_some() {
-                return Err(Error::SourceNotUnique {
-                    selector: pattern.describe(),
-                });
+                return Err(Error::SourceNotUnique { selector });
             }
             found = Some(i);
         }
     }
     let Some(index) = found else {
-        return Err(Error::SourceNotFound {
-            selector: pattern.describe(),
-        });
+        return Err(Error::SourceNotFound { selector });
     };
     let field_path = source
         .field_path
