@@ -285,13 +285,7 @@ fn serve(
     }
     let auth = header("authorization");
     let authorized = match (&basic, &bearer) {
-        (Some((u, p)), _) => {
-            use base64::Engine;
-            auth == Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-            ))
-        }
+        (Some((u, p)), _) => auth == Some(format!("Basic {}", base64(format!("{u}:{p}").as_bytes()))),
         (None, Some(t)) => auth == Some(format!("Bearer {t}")),
         (None, None) => true,
     };
@@ -365,6 +359,24 @@ fn serve(
         }
         _ => writer.write_all(cgi_body),
     }
+}
+
+/// Standard base64 with padding (kept here so the support code needs no crate of its own).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Whether an upload-pack reply carries a pack (not just an ls-refs answer).
