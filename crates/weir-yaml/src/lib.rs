@@ -35,6 +35,7 @@ mod key_order;
 mod load;
 mod resolve;
 mod scalar;
+mod scalar_event;
 mod timestamp;
 
 pub use emit::{write_multi, write_value};

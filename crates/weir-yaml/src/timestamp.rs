@@ -88,7 +88,8 @@ fn num2(b: &[u8], i: &mut usize) -> Option<u32> {
     Some(u32::from(d0 - b'0') * 10 + u32::from(d1 - b'0'))
 }
 
-fn expect(b: &[u8], i: &mut usize, c: u8) -> Option<()> {
+/// Consumes the byte `c` or fails.
+fn eat(b: &[u8], i: &mut usize, c: u8) -> Option<()> {
     (b.get(*i) == Some(&c)).then(|| *i += 1)
 }
 
@@ -101,7 +102,7 @@ fn parse_layout(b: &[u8], layout: Layout) -> Option<Timestamp> {
     if !(1..=12).contains(&month) {
         return None;
     }
-    expect(b, &mut i, b'-')?;
+    eat(b, &mut i, b'-')?;
     let day = num12(b, &mut i)?;
     let mut t = Timestamp {
         year,
@@ -116,7 +117,7 @@ fn parse_layout(b: &[u8], layout: Layout) -> Option<Timestamp> {
     match layout {
         Layout::Date => {}
         Layout::DateTimeZone(sep) => {
-            expect(b, &mut i, sep)?;
+            eat(b, &mut i, sep)?;
             parse_time(b, &mut i, &mut t)?;
             if b.get(i) == Some(&b'Z') {
                 i += 1;
@@ -128,7 +129,7 @@ fn parse_layout(b: &[u8], layout: Layout) -> Option<Timestamp> {
                 };
                 i += 1;
                 let hh = num2(b, &mut i)?;
-                expect(b, &mut i, b':')?;
+                eat(b, &mut i, b':')?;
                 let mm = num2(b, &mut i)?;
                 if hh > 24 || mm > 60 {
                     return None;
@@ -137,7 +138,7 @@ fn parse_layout(b: &[u8], layout: Layout) -> Option<Timestamp> {
             }
         }
         Layout::DateSpaceTime => {
-            expect(b, &mut i, b' ')?;
+            eat(b, &mut i, b' ')?;
             parse_time(b, &mut i, &mut t)?;
         }
     }
@@ -150,9 +151,9 @@ fn parse_layout(b: &[u8], layout: Layout) -> Option<Timestamp> {
 /// `15:4:5` with an optional `.999999999` (or `,`) fraction.
 fn parse_time(b: &[u8], i: &mut usize, t: &mut Timestamp) -> Option<()> {
     t.hour = num12(b, i)?;
-    expect(b, i, b':')?;
+    eat(b, i, b':')?;
     t.minute = num12(b, i)?;
-    expect(b, i, b':')?;
+    eat(b, i, b':')?;
     t.second = num12(b, i)?;
     if t.hour >= 24 || t.minute >= 60 || t.second >= 60 {
         return None;

@@ -1,0 +1,192 @@
+//! What a scalar event means: its tag (if any) and go-yaml v3's resolution of its text.
+
+use std::borrow::Cow;
+
+use saphyr_parser::{ScalarStyle, Tag};
+use serde_json::Value;
+
+use crate::Error;
+use crate::load::PendingKey;
+use crate::resolve::{self, Resolved};
+
+/// A scalar used as a mapping key: go-yaml v3 keeps its source text.
+pub(crate) fn scalar_key(
+    text: Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    line: usize,
+) -> PendingKey {
+    let plain = style == ScalarStyle::Plain;
+    let core = tag.and_then(core_suffix);
+    let untagged = tag.is_none();
+    if plain && text == "<<" && (untagged || core == Some("merge") || is_non_specific(tag)) {
+        return PendingKey::Merge;
+    }
+    let null = core == Some("null")
+        || (untagged && plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL"));
+    if null {
+        return PendingKey::Skip(text.into_owned());
+    }
+    PendingKey::Text(text.into_owned(), line)
+}
+
+pub(crate) fn is_non_specific(tag: Option<&Tag>) -> bool {
+    tag.is_some_and(|t| t.handle.is_empty() && t.suffix == "!")
+}
+
+/// The suffix of a `tag:yaml.org,2002:` tag (`!!str` -> `str`).
+fn core_suffix(tag: &Tag) -> Option<&str> {
+    const CORE: &str = "tag:yaml.org,2002:";
+    if tag.handle == CORE {
+        Some(&tag.suffix)
+    } else if tag.handle.is_empty() {
+        tag.suffix.strip_prefix(CORE)
+    } else {
+        None
+    }
+}
+
+/// A scalar's value as go-yaml v3 decodes it into `interface{}`, then as JSON keeps it.
+pub(crate) fn scalar_value(
+    text: Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    line: usize,
+    column: usize,
+) -> Result<Value, Error> {
+    let core = tag.and_then(core_suffix);
+    let resolved = match (tag, core) {
+        (None, _) => {
+            if style == ScalarStyle::Plain {
+                resolve::resolve_v3(&text)
+            } else {
+                Resolved::Str
+            }
+        }
+        // The non-specific tag `!`, local and unknown tags: the text as a string (v3 does not
+        // resolve a scalar whose tag it does not know).
+        (Some(_), None) => Resolved::Str,
+        (Some(_), Some(suffix)) => match suffix {
+            "str" => Resolved::Str,
+            "binary" => return decode_binary(&text, line, column),
+            "null" => Resolved::Null,
+            "merge" => Resolved::Str,
+            "map" | "seq" => {
+                return Err(Error::at(
+                    line,
+                    column,
+                    format!("cannot decode a scalar as a !!{suffix}"),
+                ));
+            }
+            "int" | "float" | "bool" | "timestamp" => {
+                let r = resolve::resolve_v3(&text);
+                check_tag(suffix, r, &text, line, column)?
+            }
+            _ => Resolved::Str,
+        },
+    };
+    Ok(match resolved {
+        Resolved::Null => Value::Null,
+        Resolved::Bool(b) => Value::Bool(b),
+        Resolved::Int(i) => Value::from(i),
+        Resolved::Uint(u) => Value::from(u),
+        Resolved::Float(f) => match serde_json::Number::from_f64(f) {
+            Some(n) => Value::Number(n),
+            None => {
+                return Err(Error::at(
+                    line,
+                    column,
+                    format!("unsupported value {text:?}: infinity and NaN have no JSON form"),
+                ));
+            }
+        },
+        Resolved::Timestamp(t) => Value::String(t.to_rfc3339()),
+        Resolved::Merge | Resolved::Str => Value::String(text.into_owned()),
+    })
+}
+
+/// An explicit `!!int`/`!!float`/`!!bool`/`!!timestamp` tag must match what the text resolves to
+/// (an integer may be read as a float).
+fn check_tag(
+    suffix: &str,
+    r: Resolved,
+    text: &str,
+    line: usize,
+    column: usize,
+) -> Result<Resolved, Error> {
+    let found = match &r {
+        Resolved::Int(_) | Resolved::Uint(_) => "int",
+        Resolved::Float(_) => "float",
+        Resolved::Bool(_) => "bool",
+        Resolved::Timestamp(_) => "timestamp",
+        Resolved::Null => "null",
+        Resolved::Merge => "merge",
+        Resolved::Str => "str",
+    };
+    if found == suffix {
+        return Ok(r);
+    }
+    match (suffix, r) {
+        (_, Resolved::Str) if suffix == "timestamp" => {}
+        ("float", Resolved::Int(i)) => return Ok(Resolved::Float(i as f64)),
+        _ => {}
+    }
+    Err(Error::at(
+        line,
+        column,
+        format!("cannot decode !!{found} `{text}` as a !!{suffix}"),
+    ))
+}
+
+fn decode_binary(text: &str, line: usize, column: usize) -> Result<Value, Error> {
+    let cleaned: Cow<'_, str> = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        text.chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    };
+    match base64_decode(&cleaned) {
+        Some(bytes) => Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        None => Err(Error::at(
+            line,
+            column,
+            "!!binary value contains invalid base64 data",
+        )),
+    }
+}
+
+/// Standard base64 with padding, as Go's `base64.StdEncoding`.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len() / 4 * 3);
+    for chunk in b.chunks(4) {
+        let mut n = 0u32;
+        let mut pad = 0;
+        for (i, &c) in chunk.iter().enumerate() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                b'=' if i >= 2 => {
+                    pad += 1;
+                    0
+                }
+                _ => return None,
+            };
+            if pad > 0 && c != b'=' {
+                return None;
+            }
+            n = (n << 6) | u32::from(v);
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
