@@ -4,7 +4,8 @@
 //! patch strategy merge by their merge keys ([`crate::patch_meta`]); all other lists are replaced.
 //! Directives: `$patch: delete | replace | merge` on maps and list items, and a `- $patch: replace |
 //! delete | merge` item in a merge list. Merged lists hold the patch's items first, in patch order,
-//! then the target's untouched items in target order (kyaml `MergeOptionsListPrepend`).
+//! then the target's untouched items in target order (kyaml `MergeOptionsListPrepend`). A top-level
+//! `$patch: replace` changes nothing (kustomize keeps its own node), `$patch: delete` removes the object.
 //!
 //! # Deviation
 //! None known from kustomize v5.5; the list-merge algorithm is a faithful port of kyaml's
@@ -81,9 +82,10 @@ pub fn apply_with(target: &mut Value, patch: &Value, options: Options) -> Result
     }
     let merged = walk(Some(target), Some(&patch), None, &mut Vec::new())?;
     match merged {
-        Outcome::Dest => {}
+        // kustomize keeps its resource node and only looks at whether the merge cleared it, so a
+        // top-level `$patch: replace` (which yields a new node) leaves the object as it was
+        Outcome::Dest | Outcome::Value(_) => {}
         Outcome::Clear => *target = Value::Null,
-        Outcome::Value(v) => *target = v,
     }
     if is_nil_or_empty(target) {
         *target = Value::Null;
@@ -893,6 +895,13 @@ mod tests {
                 "containers": [{"name": "a", "image": "a", "env": [{"name": "NEW", "value": "v"}]}],
                 "volumes": [{"name": "v2", "emptyDir": {}}]}}}});
         assert_eq!(merged(target, patch), want);
+    }
+
+    #[test]
+    fn top_level_replace_should_leave_the_target_as_kustomize_does() {
+        let target = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}, "data": {"k": "v"}});
+        let patch = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "$patch": "replace", "data": {"only": "me"}});
+        assert_eq!(merged(target.clone(), patch), target);
     }
 
     #[test]
