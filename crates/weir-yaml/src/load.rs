@@ -439,6 +439,7 @@ mod tests {
             ("a: !custom 12", json!({"a": "12"})),
             ("a: ! 12", json!({"a": "12"})),
             ("a: !!binary aGVsbG8=", json!({"a": "hello"})),
+            ("a: !!binary |\n  aGVs\n  bG8=\n", json!({"a": "hello"})),
             (
                 "a: 9223372036854775808",
                 json!({"a": 9_223_372_036_854_775_808u64}),

@@ -138,10 +138,11 @@ fn check_tag(
     ))
 }
 
+/// `!!binary`: base64 as Go's `StdEncoding` decodes it (line breaks ignored, nothing else).
 fn decode_binary(text: &str, line: usize, column: usize) -> Result<Value, Error> {
-    let cleaned: Cow<'_, str> = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+    let cleaned: Cow<'_, str> = if text.contains(['\r', '\n']) {
         text.chars()
-            .filter(|c| !c.is_ascii_whitespace())
+            .filter(|c| !matches!(c, '\r' | '\n'))
             .collect::<String>()
             .into()
     } else {
