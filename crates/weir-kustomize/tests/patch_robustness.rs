@@ -70,7 +70,7 @@ proptest! {
     fn replacements_never_panic(doc in tree(), value in tree(),
                                 source in "[a-z0-9.\\[\\]=*-]{0,24}", target in "[a-z0-9.\\[\\]=*-]{0,24}",
                                 create in any::<bool>(), delimiter in prop::sample::select(vec!["", ".", "-"]), index in -2i64..3) {
-        let mut objs = vec![object(doc), json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "src"}, "data": value})];
+        let mut objs = [object(doc), json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "src"}, "data": value})];
         let reps: Vec<replacements::Replacement> = serde_json::from_value(json!([{
             "source": {"kind": "ConfigMap", "fieldPath": format!("data.{source}")},
             "targets": [{"select": {"kind": "Deployment"}, "fieldPaths": [target], "options": {"create": create, "delimiter": delimiter, "index": index}}]
