@@ -8,6 +8,15 @@
 //! - [`to_string`]: one document, with a trailing newline.
 //! - [`to_string_multi`]: documents joined by `---\n`, as `kustomize build` prints them.
 //!
+//! ```
+//! # fn main() -> Result<(), weir_yaml::Error> {
+//! let docs = weir_yaml::from_str("kind: ConfigMap\napiVersion: v1\ndata:\n  on: yes\n  mode: 0777\n")?;
+//! let printed = weir_yaml::to_string_multi(&docs);
+//! assert_eq!(printed, "apiVersion: v1\ndata:\n  mode: 511\n  \"on\": \"yes\"\nkind: ConfigMap\n");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Reading
 //! Plain scalars resolve as go-yaml v3 does when kustomize turns a resource into JSON:
 //! `yes`/`no`/`on`/`off` stay strings, `true`/`True`/`TRUE` are booleans, `~`/`null`/empty are
@@ -28,6 +37,9 @@
 //!   drops them at the top level.
 //! - `.inf` and `.nan` cannot be held by `serde_json::Value`; reading them is an error (kustomize
 //!   fails later, when it converts the object to JSON).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod emit;
 mod float;
