@@ -67,7 +67,9 @@ pub enum Error {
 /// One entry of `replacements`.
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct Replacement {
+    /// The object and field the value is read from; required.
     pub source: Option<ReplacementSource>,
+    /// Where the value is written; required.
     pub targets: Option<Vec<TargetSelector>>,
 }
 
@@ -75,10 +77,15 @@ pub struct Replacement {
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplacementSource {
+    /// Exact API group (not a regex, unlike patch targets).
     pub group: Option<String>,
+    /// Exact API version.
     pub version: Option<String>,
+    /// Exact kind.
     pub kind: Option<String>,
+    /// Exact name, current or earlier.
     pub name: Option<String>,
+    /// Exact namespace; `default` also matches objects without one.
     pub namespace: Option<String>,
     /// Defaults to `metadata.name`.
     pub field_path: Option<String>,
@@ -89,7 +96,9 @@ pub struct ReplacementSource {
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetSelector {
+    /// The objects to write to: exact id fields plus label and annotation selectors; required.
     pub select: Option<Selector>,
+    /// Objects to leave out: by exact id, or by label/annotation selector.
     #[serde(default)]
     pub reject: Vec<Selector>,
     /// Defaults to `[metadata.name]`.
@@ -102,12 +111,16 @@ pub struct TargetSelector {
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldOptions {
+    /// Split the scalar at this string and use (source) or replace (target) one part.
     #[serde(default)]
     pub delimiter: String,
+    /// The part; on a target, below 0 prepends and past the end appends.
     #[serde(default)]
     pub index: i64,
+    /// Accepted and ignored, as in kustomize v5.5.
     #[serde(default)]
     pub encoding: String,
+    /// Create missing target fields (maps, list items, `[k=v]` items).
     #[serde(default)]
     pub create: bool,
 }

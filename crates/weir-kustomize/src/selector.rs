@@ -38,12 +38,19 @@ pub enum Error {
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Selector {
+    /// API group regex (`apps`; the core group is the empty string).
     pub group: Option<String>,
+    /// API version regex (`v1`).
     pub version: Option<String>,
+    /// Kind regex (`Deployment|StatefulSet`).
     pub kind: Option<String>,
+    /// Name regex, matched against the current and the original name.
     pub name: Option<String>,
+    /// Namespace regex, matched against the current and the original effective namespace.
     pub namespace: Option<String>,
+    /// Kubernetes label selector over `metadata.labels`.
     pub label_selector: Option<String>,
+    /// Kubernetes label selector syntax over `metadata.annotations`.
     pub annotation_selector: Option<String>,
 }
 
