@@ -44,6 +44,7 @@
 mod emit;
 mod float;
 mod key_order;
+mod leniency;
 mod load;
 mod resolve;
 mod scalar;

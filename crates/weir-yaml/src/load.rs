@@ -10,6 +10,7 @@ use saphyr_parser::{Event, Parser, Span};
 use serde_json::{Map, Value};
 
 use crate::Error;
+use crate::leniency;
 use crate::scalar_event::{scalar_key, scalar_value};
 
 /// Deepest nesting accepted. go-yaml v3 allows 10000; values this deep would overflow the stack
@@ -18,50 +19,28 @@ const MAX_DEPTH: usize = 1_000;
 
 pub(crate) fn load_all(src: &str) -> Result<Vec<(Value, usize)>, Error> {
     let mut patched: Option<String> = None;
-    for _ in 0..MAX_TAB_FIXES {
+    for _ in 0..MAX_REPAIRS {
         let text = patched.as_deref().unwrap_or(src);
         match load_stream(text) {
-            Err(Failure::TabAfterColon(char_index, err)) => match space_for_tab(text, char_index) {
+            Ok(docs) => return Ok(docs),
+            Err(Failure::Other(err)) => return Err(err),
+            Err(Failure::Repairable(repair, err)) => match leniency::apply(text, repair) {
                 Some(fixed) => patched = Some(fixed),
                 None => return Err(err),
             },
-            Err(Failure::Other(err)) => return Err(err),
-            Ok(docs) => return Ok(docs),
         }
     }
-    match load_stream(patched.as_deref().unwrap_or(src)) {
-        Ok(docs) => Ok(docs),
-        Err(Failure::TabAfterColon(_, err) | Failure::Other(err)) => Err(err),
-    }
+    load_stream(patched.as_deref().unwrap_or(src))
+        .map_err(|(Failure::Repairable(_, err) | Failure::Other(err))| err)
 }
 
-/// go-yaml accepts a tab between `:` and a value (`key:<TAB>value`), saphyr-parser does not.
-/// Each such spot is turned into a space and the stream parsed again, at most this many times.
-const MAX_TAB_FIXES: usize = 64;
+/// Whitespace repairs tried on one stream before its error is reported (each re-parses it).
+const MAX_REPAIRS: usize = 256;
 
 enum Failure {
-    /// saphyr's "':' must be followed by a valid YAML whitespace", at this character index.
-    TabAfterColon(usize, Error),
+    /// An error that a whitespace change (see [`leniency`]) may get past.
+    Repairable(leniency::Repair, Error),
     Other(Error),
-}
-
-/// Replaces the tabs between the `:` before `char_index` and `char_index` with spaces.
-fn space_for_tab(text: &str, char_index: usize) -> Option<String> {
-    let end = text
-        .char_indices()
-        .nth(char_index)
-        .map_or(text.len(), |(i, _)| i);
-    let before = &text[..end];
-    let gap = before.len() - before.trim_end_matches([' ', '\t']).len();
-    let start = end - gap;
-    if gap == 0 || !before[..start].ends_with(':') || !before[start..].contains('\t') {
-        return None;
-    }
-    let mut fixed = String::with_capacity(text.len());
-    fixed.push_str(&text[..start]);
-    fixed.push_str(&" ".repeat(gap));
-    fixed.push_str(&text[end..]);
-    Some(fixed)
 }
 
 /// Documents with the 1-based line their content starts on.
@@ -77,10 +56,9 @@ fn load_stream(src: &str) -> Result<Vec<(Value, usize)>, Failure> {
                 e.marker().col() + 1,
                 e.info().to_string(),
             );
-            if e.info() == "':' must be followed by a valid YAML whitespace" {
-                Failure::TabAfterColon(e.marker().index(), err)
-            } else {
-                Failure::Other(err)
+            match leniency::for_error(&e) {
+                Some(repair) => Failure::Repairable(repair, err),
+                None => Failure::Other(err),
             }
         })?;
         match event {
@@ -456,14 +434,6 @@ mod tests {
         for (src, want) in cases {
             assert_eq!(one(src), want, "{src:?}");
         }
-    }
-
-    #[test]
-    fn a_tab_may_follow_a_colon_as_in_go_yaml() {
-        assert_eq!(
-            one("a:\tb\nc:\t\t-d\ne: 'x:\ty'\n"),
-            json!({"a": "b", "c": "-d", "e": "x:\ty"})
-        );
     }
 
     #[test]
