@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 /// The generated table, parsed once.
 static TABLE: LazyLock<PatchMeta> = LazyLock::new(|| {
@@ -31,7 +32,7 @@ struct RawTable {
 }
 
 /// One patch-relevant field as written by the generator.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, Clone)]
 struct RawField {
     #[serde(default, rename = "ref")]
     object: Option<String>,
@@ -59,7 +60,136 @@ pub fn patch_meta() -> &'static PatchMeta {
     &TABLE
 }
 
+/// A custom OpenAPI document that cannot serve as patch metadata.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The document is not a map.
+    #[error("openapi schema must be a map with `definitions`, got {found}")]
+    NotADocument { found: &'static str },
+}
+
 impl PatchMeta {
+    /// The metadata of a custom OpenAPI v2 document (a kustomization's `openapi: {path: ...}`).
+    ///
+    /// kustomize v5.5 then merges with this schema **instead of** the built-in one: built-in kinds
+    /// not described in the document merge all their lists by replacement, and `$ref`s to
+    /// definitions missing from the document count as no schema. Definitions may nest objects inline
+    /// (`properties`, `items`, `additionalProperties`), as CRD schemas do. Cluster scopes stay the
+    /// built-in ones.
+    pub fn from_openapi(doc: &Value) -> Result<PatchMeta, Error> {
+        let Some(root) = doc.as_object() else {
+            return Err(Error::NotADocument {
+                found: kind_name(doc),
+            });
+        };
+        let mut meta = PatchMeta {
+            kinds: HashMap::new(),
+            types: HashMap::new(),
+            cluster_scoped: patch_meta().cluster_scoped.clone(),
+        };
+        let Some(definitions) = root.get("definitions").and_then(Value::as_object) else {
+            return Ok(meta);
+        };
+        for (name, schema) in definitions {
+            meta.register(name, schema);
+            let gvks = schema
+                .get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array);
+            for gvk in gvks.into_iter().flatten() {
+                let text = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or("");
+                let (group, version, kind) = (text("group"), text("version"), text("kind"));
+                let api_version = if group.is_empty() {
+                    version.to_string()
+                } else {
+                    format!("{group}/{version}")
+                };
+                meta.kinds
+                    .insert(format!("{api_version} {kind}"), name.clone());
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Records an object schema under `name`, inline children under derived names.
+    fn register(&mut self, name: &str, schema: &Value) {
+        let mut fields = HashMap::new();
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (field, prop) in properties.into_iter().flatten() {
+            if let Some(f) = self.field_of(&format!("{name}/{field}"), prop) {
+                fields.insert(field.clone(), f);
+            }
+        }
+        self.types.insert(name.to_string(), fields);
+    }
+
+    /// kyaml `Field` then `PatchStrategyAndKeyList`/`Elements` on one property schema.
+    fn field_of(&mut self, path: &str, prop: &Value) -> Option<RawField> {
+        let mut field = RawField {
+            object: None,
+            map: None,
+            list: false,
+            strategy: String::new(),
+            keys: Vec::new(),
+            items: None,
+        };
+        if let Some(target) = ref_name(prop) {
+            field.object = Some(target);
+            return Some(field);
+        }
+        let text = |k: &str| prop.get(k).and_then(Value::as_str);
+        if let Some(strategy) = text("x-kubernetes-patch-strategy")
+            && strategy.split(',').any(|s| s == "merge")
+        {
+            field.list = true;
+            field.strategy = strategy.to_string();
+            field.keys = match prop
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+            {
+                Some(keys) => keys
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
+                None => text("x-kubernetes-patch-merge-key")
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+            };
+            let is_array = match prop.get("type") {
+                Some(Value::String(t)) => t == "array",
+                Some(Value::Array(t)) => t.len() == 1 && t[0] == "array",
+                _ => false,
+            };
+            if is_array && let Some(items) = prop.get("items") {
+                field.items = self.type_of(&format!("{path}[]"), items);
+            }
+            return Some(field);
+        }
+        if let Some(values) = prop.get("additionalProperties").filter(|v| v.is_object())
+            && prop.get("properties").is_none()
+        {
+            field.map = self.type_of(&format!("{path}{{}}"), values);
+            return field.map.is_some().then_some(field);
+        }
+        if prop.get("properties").is_some() {
+            self.register(path, prop);
+            field.object = Some(path.to_string());
+            return Some(field);
+        }
+        None
+    }
+
+    /// The type name of a schema: its `$ref`, or a derived name for an inline object.
+    fn type_of(&mut self, path: &str, schema: &Value) -> Option<String> {
+        if let Some(target) = ref_name(schema) {
+            return Some(target);
+        }
+        schema.get("properties")?;
+        self.register(path, schema);
+        Some(path.to_string())
+    }
+
     /// The schema of a kind, `None` for kinds without any merge list (and unknown kinds, CRDs).
     pub fn schema_for(&self, api_version: &str, kind: &str) -> Option<Schema<'_>> {
         let name = self.kinds.get(&format!("{api_version} {kind}"))?;
@@ -77,6 +207,22 @@ impl PatchMeta {
             meta: self,
             shape: Shape::Object(fields),
         })
+    }
+}
+
+fn ref_name(schema: &Value) -> Option<String> {
+    let r = schema.get("$ref")?.as_str()?;
+    Some(r.strip_prefix("#/definitions/").unwrap_or(r).to_string())
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
     }
 }
 

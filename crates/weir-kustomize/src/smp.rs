@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::patch_meta::{Schema, patch_meta};
+use crate::patch_meta::{PatchMeta, Schema, patch_meta};
 
 /// A strategic merge patch that could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,17 @@ pub fn apply(target: &mut Value, patch: &Value) -> Result<(), Error> {
 
 /// [`apply`] with the patch entry's options.
 pub fn apply_with(target: &mut Value, patch: &Value, options: Options) -> Result<(), Error> {
+    apply_with_meta(target, patch, options, patch_meta())
+}
+
+/// [`apply_with`] using other patch metadata: a kustomization's `openapi: {path: ...}` schema
+/// ([`PatchMeta::from_openapi`]), which kustomize uses instead of the built-in one.
+pub fn apply_with_meta(
+    target: &mut Value,
+    patch: &Value,
+    options: Options,
+    meta: &PatchMeta,
+) -> Result<(), Error> {
     if !patch.is_object() {
         return Err(Error::PatchNotAMap {
             found: kind_name(patch),
@@ -80,7 +91,7 @@ pub fn apply_with(target: &mut Value, patch: &Value, options: Options) -> Result
     if let (Some(api_version), Some(p)) = (target.get("apiVersion"), patch.as_object_mut()) {
         p.insert("apiVersion".into(), api_version.clone());
     }
-    let merged = walk(Some(target), Some(&patch), None, &mut Vec::new())?;
+    let merged = walk(Some(target), Some(&patch), None, meta, &mut Vec::new())?;
     match merged {
         // kustomize keeps its resource node and only looks at whether the merge cleared it, so a
         // top-level `$patch: replace` (which yields a new node) leaves the object as it was
@@ -140,13 +151,15 @@ enum Directive {
 const DIRECTIVE: &str = "$patch";
 
 /// kyaml `Walker.Walk` over the sources `[dest, origin]`.
-fn walk(
+fn walk<'m>(
     dest: Option<&mut Value>,
     origin: Option<&Value>,
-    schema: Option<Schema<'static>>,
+    schema: Option<Schema<'m>>,
+    meta: &'m PatchMeta,
     path: &mut Vec<String>,
 ) -> Result<Outcome, Error> {
-    let schema = schema.or_else(|| schema_of(dest.as_deref()).or_else(|| schema_of(origin)));
+    let schema =
+        schema.or_else(|| schema_of(dest.as_deref(), meta).or_else(|| schema_of(origin, meta)));
     let kind = [dest.as_deref(), origin]
         .into_iter()
         .flatten()
@@ -155,12 +168,12 @@ fn walk(
     match kind {
         None | Some(NodeKind::Map) => {
             check_kinds(NodeKind::Map, dest.as_deref(), origin, path)?;
-            walk_map(dest, origin, schema, path)
+            walk_map(dest, origin, schema, meta, path)
         }
         Some(NodeKind::Seq) => {
             check_kinds(NodeKind::Seq, dest.as_deref(), origin, path)?;
             if schema.is_some_and(|s| s.is_merge_list()) {
-                walk_associative(dest, origin, schema, path)
+                walk_associative(dest, origin, schema, meta, path)
             } else {
                 Ok(match origin {
                     Some(o) => Outcome::Value(o.clone()),
@@ -179,20 +192,21 @@ fn walk(
 }
 
 /// kyaml `Walker.GetSchema`: a map with `apiVersion` and `kind` brings its kind's schema.
-fn schema_of(node: Option<&Value>) -> Option<Schema<'static>> {
+fn schema_of<'m>(node: Option<&Value>, meta: &'m PatchMeta) -> Option<Schema<'m>> {
     let obj = node?.as_object()?;
     let api_version = obj.get("apiVersion").map(scalar_text)?;
     let kind = obj.get("kind").map(scalar_text)?;
     if api_version.is_empty() || kind.is_empty() {
         return None;
     }
-    patch_meta().schema_for(&api_version, &kind)
+    meta.schema_for(&api_version, &kind)
 }
 
-fn walk_map(
+fn walk_map<'m>(
     dest: Option<&mut Value>,
     origin: Option<&Value>,
-    schema: Option<Schema<'static>>,
+    schema: Option<Schema<'m>>,
+    meta: &'m PatchMeta,
     path: &mut Vec<String>,
 ) -> Result<Outcome, Error> {
     // kyaml Merger.VisitMap
@@ -242,7 +256,7 @@ fn walk_map(
             }
         };
     if target.is_object() {
-        merge_fields(target, origin_elided.as_ref(), schema, path)?;
+        merge_fields(target, origin_elided.as_ref(), schema, meta, path)?;
     }
     Ok(if outcome_is_dest {
         Outcome::Dest
@@ -252,10 +266,11 @@ fn walk_map(
 }
 
 /// kyaml `Walker.walkMap`'s field loop: every field of either side, in sorted order.
-fn merge_fields(
+fn merge_fields<'m>(
     target: &mut Value,
     origin: Option<&Value>,
-    schema: Option<Schema<'static>>,
+    schema: Option<Schema<'m>>,
+    meta: &'m PatchMeta,
     path: &mut Vec<String>,
 ) -> Result<(), Error> {
     let mut names: Vec<String> = target
@@ -272,7 +287,7 @@ fn merge_fields(
         let origin_field = origin.and_then(|o| o.get(&name));
         path.push(name.clone());
         let obj = target.as_object_mut().expect("target is a map");
-        let outcome = walk(obj.get_mut(&name), origin_field, field_schema, path)?;
+        let outcome = walk(obj.get_mut(&name), origin_field, field_schema, meta, path)?;
         path.pop();
         match outcome {
             Outcome::Dest => {
@@ -349,10 +364,11 @@ fn list_directive(
 }
 
 /// kyaml `walkAssociativeSequence` (after `Merger.VisitList`).
-fn walk_associative(
+fn walk_associative<'m>(
     dest: Option<&mut Value>,
     origin: Option<&Value>,
-    schema: Option<Schema<'static>>,
+    schema: Option<Schema<'m>>,
+    meta: &'m PatchMeta,
     path: &mut Vec<String>,
 ) -> Result<Outcome, Error> {
     let dest_missing = dest.as_deref().is_none_or(Value::is_null);
@@ -382,6 +398,7 @@ fn walk_associative(
                             Some(&mut replaced),
                             Some(&Value::Array(elided)),
                             schema,
+                            meta,
                             path,
                         )?;
                         return Ok(match result {
@@ -409,6 +426,7 @@ fn walk_associative(
             &mut list,
             origin_list.as_deref(),
             item_schema,
+            meta,
             path,
         )?
     } else {
@@ -419,6 +437,7 @@ fn walk_associative(
             &mut list,
             origin_list.as_deref(),
             item_schema,
+            meta,
             path,
         )?
     };
@@ -464,12 +483,13 @@ fn primitive_values(sources: &[Option<&[Value]>; 2]) -> Vec<Vec<String>> {
 }
 
 /// kyaml `setAssociativeSequenceElements` with `MergeOptionsListPrepend`; `None` clears the field.
-fn set_elements(
+fn set_elements<'m>(
     mut values_list: Vec<Vec<String>>,
     keys: &[String],
     dest: &mut Vec<Value>,
     origin: Option<&[Value]>,
-    item_schema: Option<Schema<'static>>,
+    item_schema: Option<Schema<'m>>,
+    meta: &'m PatchMeta,
     path: &mut Vec<String>,
 ) -> Result<Option<Vec<Value>>, Error> {
     let mut items: Vec<Value> = Vec::new();
@@ -494,7 +514,7 @@ fn set_elements(
             origin.and_then(|o| element_list(o, &lookup_keys, &lookup_values).map(|i| &o[i]));
         let outcome = {
             let dest_item = dest_index.map(|i| &mut dest[i]);
-            walk(dest_item, origin_item, item_schema, path)?
+            walk(dest_item, origin_item, item_schema, meta, path)?
         };
         let mut val: Option<Value> = match outcome {
             Outcome::Dest => dest_index.map(|i| dest[i].clone()),
