@@ -93,7 +93,7 @@ impl Emitter<'_> {
             Value::Array(items) if items.is_empty() => self.empty_flow("[", "]"),
             Value::Object(map) if map.is_empty() => self.empty_flow("{", "}"),
             Value::Array(items) => self.block_sequence(items, ctx),
-            Value::Object(map) => self.block_mapping(map, ctx),
+            Value::Object(map) => self.block_mapping(map),
         }
     }
 
@@ -109,7 +109,7 @@ impl Emitter<'_> {
         self.indent = saved;
     }
 
-    fn block_mapping(&mut self, map: &serde_json::Map<String, Value>, _ctx: Context) {
+    fn block_mapping(&mut self, map: &serde_json::Map<String, Value>) {
         let saved = self.indent;
         self.increase_indent(false, false);
         let mut entries: Vec<(&str, &Value)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -117,12 +117,13 @@ impl Emitter<'_> {
         for (key, value) in entries {
             self.write_indent();
             let analysis = scalar::analyze(key);
+            let requested = scalar::requested_style(key);
             if !analysis.multiline && key.len() <= MAX_SIMPLE_KEY_LEN {
-                self.scalar(key, scalar::requested_style(key), Context::SimpleKey);
+                self.analysed_scalar(key, requested, &analysis, Context::SimpleKey);
                 self.write_indicator(":", false, false, false);
             } else {
                 self.write_indicator("?", true, false, true);
-                self.scalar(key, scalar::requested_style(key), Context::ComplexKey);
+                self.analysed_scalar(key, requested, &analysis, Context::ComplexKey);
                 self.write_indent();
                 self.write_indicator(":", true, false, true);
             }
@@ -149,8 +150,18 @@ impl Emitter<'_> {
 
     fn scalar(&mut self, value: &str, requested: Style, ctx: Context) {
         let analysis = scalar::analyze(value);
+        self.analysed_scalar(value, requested, &analysis, ctx);
+    }
+
+    fn analysed_scalar(
+        &mut self,
+        value: &str,
+        requested: Style,
+        analysis: &scalar::Analysis,
+        ctx: Context,
+    ) {
         let simple_key = ctx == Context::SimpleKey;
-        let style = scalar::select_style(requested, &analysis, value, simple_key);
+        let style = scalar::select_style(requested, analysis, value, simple_key);
         let saved = self.indent;
         self.increase_indent(true, false);
         let allow_breaks = !simple_key;
