@@ -7,7 +7,8 @@
 //! - array indexes may be negative (counted from the end; `-1` in `add` appends);
 //! - a missing or `null` parent fails every operation; `remove` and `move` of a missing key fail;
 //! - `test` of a missing or `null` value passes when the expected value is `null`;
-//!   numbers compare by their JSON text (`1` is not `1.0`);
+//!   numbers compare by value (`1` is `1.0`, as both went through Go's JSON encoder), strings never
+//!   equal numbers;
 //! - an `add` without `value` adds `null`.
 //!
 //! Written here rather than with the `json-patch` crate, which follows RFC 6902 strictly (it rejects
@@ -316,7 +317,7 @@ fn test(doc: &mut Value, path: &str, expected: &Value, index: usize) -> Result<(
         actual: actual.map_or_else(|| "missing".to_string(), Value::to_string),
     };
     if path.is_empty() {
-        return if doc == expected {
+        return if same_json(doc, expected) {
             Ok(())
         } else {
             Err(failed(Some(doc)))
@@ -324,8 +325,31 @@ fn test(doc: &mut Value, path: &str, expected: &Value, index: usize) -> Result<(
     }
     match get(doc, path, index, "test")? {
         None if expected.is_null() => Ok(()),
-        Some(actual) if actual == expected => Ok(()),
+        Some(actual) if same_json(actual, expected) => Ok(()),
         actual => Err(failed(actual)),
+    }
+}
+
+/// Equality as evanphx compares kustomize's documents: both sides went through Go's `json.Marshal`,
+/// which writes `1.0` as `1`, so numbers compare by value; maps ignore key order.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(i), Some(j), _, _) => i == j,
+                (_, _, Some(i), Some(j)) => i == j,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
     }
 }
 
@@ -502,8 +526,16 @@ mod tests {
 
     #[test]
     fn failed_test_should_name_the_operation() {
-        let err = patched(json!({"a": 1}), json!([{"op": "add", "path": "/b", "value": 2}, {"op": "test", "path": "/a", "value": 1.0}]))
-            .expect_err("1 is not 1.0");
+        let ok = patched(
+            json!({"a": 1}),
+            json!([{"op": "test", "path": "/a", "value": 1.0}]),
+        );
+        assert!(
+            ok.is_ok(),
+            "Go writes 1.0 as 1, so kustomize's test sees them equal"
+        );
+        let err = patched(json!({"a": 1}), json!([{"op": "add", "path": "/b", "value": 2}, {"op": "test", "path": "/a", "value": "1"}]))
+            .expect_err("a string is not a number");
         assert!(matches!(err, Error::TestFailed { index: 1, .. }), "{err}");
     }
 

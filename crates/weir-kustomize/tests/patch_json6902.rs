@@ -58,5 +58,10 @@ const CASES: &str = r#"
 {"name":"intermediate-neg-index","target":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"list":[{"a":1},{"b":2}]},"patch":[{"op":"add","path":"/list/-1/c","value":3}],"expected":{"apiVersion":"v1","kind":"ConfigMap","list":[{"a":1},{"b":2,"c":3}],"metadata":{"name":"c"}}},
 {"name":"move-missing","target":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1"}},"patch":[{"op":"move","from":"/data/zz","path":"/data/b"}],"expected":"error"},
 {"name":"test-object","target":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":"b","c":"d"}}},"patch":[{"op":"test","path":"/metadata/labels","value":{"c":"d","a":"b"}},{"op":"add","path":"/metadata/labels/e","value":"f"}],"expected":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"labels":{"a":"b","c":"d","e":"f"},"name":"c"}}},
-{"name":"add-into-scalar","target":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1"}},"patch":[{"op":"add","path":"/data/a/b","value":"x"}],"expected":"error"}
-]"#;
+{"name":"add-into-scalar","target":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1"}},"patch":[{"op":"add","path":"/data/a/b","value":"x"}],"expected":"error"},
+{"name":"test-int-vs-float","target":{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"c"},"spec":{"replicas":1,"x":1.5}},"patch":[{"op":"test","path":"/spec/replicas","value":1.0},{"op":"test","path":"/spec/x","value":1.5},{"op":"replace","path":"/spec/replicas","value":2}],"expected":{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"c"},"spec":{"replicas":2,"x":1.5}}},
+{"name":"test-string-vs-number","target":{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"c"},"spec":{"replicas":1}},"patch":[{"op":"test","path":"/spec/replicas","value":"1"}],"expected":"error"},
+{"name":"test-map-order","target":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1","b":"2"}},"patch":[{"op":"test","path":"/data","value":{"b":"2","a":"1"}},{"op":"add","path":"/data/c","value":"3"}],"expected":{"apiVersion":"v1","data":{"a":"1","b":"2","c":"3"},"kind":"ConfigMap","metadata":{"name":"c"}}},
+{"name":"test-whole-list","target":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"list":[1,2]},"patch":[{"op":"test","path":"/list","value":[1,2.0]},{"op":"add","path":"/list/-","value":3}],"expected":{"apiVersion":"v1","kind":"ConfigMap","list":[1,2,3],"metadata":{"name":"c"}}}
+]
+"#;
