@@ -15,6 +15,8 @@
 //! apimachinery-only directives `$retainKeys`, `$setElementOrder/<field>` and
 //! `$deleteFromPrimitiveList/<field>`: they are merged as ordinary keys, and so they are here.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::patch_meta::{PatchMeta, Schema, patch_meta};
@@ -212,7 +214,8 @@ fn walk_map<'m>(
     // kyaml Merger.VisitMap
     let dest_missing = dest.as_deref().is_none_or(Value::is_null);
     let mut owned: Value;
-    let (target, origin_elided, outcome_is_dest): (&mut Value, Option<Value>, bool) =
+    // the patch without its directive; borrowed when there is none (the common case)
+    let (target, origin_elided, outcome_is_dest): (&mut Value, Option<Cow<'_, Value>>, bool) =
         if dest_missing {
             let (directive, elided) = match origin {
                 Some(o) => map_directive(o, path).unwrap_or((Directive::Merge, None)),
@@ -233,7 +236,7 @@ fn walk_map<'m>(
                 Some(o) => {
                     owned = elided.unwrap_or_else(|| o.clone());
                     let snapshot = owned.clone();
-                    (&mut owned, Some(snapshot), false)
+                    (&mut owned, Some(Cow::Owned(snapshot)), false)
                 }
             }
         } else {
@@ -248,15 +251,18 @@ fn walk_map<'m>(
                         Directive::Replace => {
                             owned = elided.unwrap_or_else(|| o.clone());
                             let snapshot = owned.clone();
-                            (&mut owned, Some(snapshot), false)
+                            (&mut owned, Some(Cow::Owned(snapshot)), false)
                         }
-                        Directive::Merge => (dest, Some(elided.unwrap_or_else(|| o.clone())), true),
+                        Directive::Merge => {
+                            let origin = elided.map_or(Cow::Borrowed(o), Cow::Owned);
+                            (dest, Some(origin), true)
+                        }
                     }
                 }
             }
         };
     if target.is_object() {
-        merge_fields(target, origin_elided.as_ref(), schema, meta, path)?;
+        merge_fields(target, origin_elided.as_deref(), schema, meta, path)?;
     }
     Ok(if outcome_is_dest {
         Outcome::Dest
@@ -290,11 +296,7 @@ fn merge_fields<'m>(
         let outcome = walk(obj.get_mut(&name), origin_field, field_schema, meta, path)?;
         path.pop();
         match outcome {
-            Outcome::Dest => {
-                if obj.get(&name).is_some_and(Value::is_null) && origin_field.is_some() {
-                    obj.remove(&name);
-                }
-            }
+            Outcome::Dest => {}
             Outcome::Clear | Outcome::Value(Value::Null) => {
                 obj.remove(&name);
             }
