@@ -399,7 +399,7 @@ fn copy_to_target(
             && (segments[1] == "annotations" || segments[1] == "labels");
         let mut count = 0usize;
         let mut outcome = Ok(());
-        visit_path(obj, &segments, create, field_path, &mut |field, created| {
+        visit(obj, &segments, create, false, &mut |field, created| {
             count += 1;
             if outcome.is_ok() {
                 outcome = set_field(
@@ -413,11 +413,9 @@ fn copy_to_target(
                 );
             }
         })
-        .map_err(|problem| match problem {
-            PathProblem::Bad(problem) => Error::BadPath {
-                field_path: field_path.clone(),
-                problem,
-            },
+        .map_err(|problem| Error::BadPath {
+            field_path: field_path.clone(),
+            problem,
         })?;
         outcome?;
         if count == 0 {
@@ -614,16 +612,15 @@ fn is_list_index(p: &str) -> bool {
     p.starts_with('[') && p.ends_with(']')
 }
 
-fn split_index(p: &str, field_path: &str) -> Result<(String, String), Error> {
+/// kyaml `SplitIndexNameValue`: `[key=value]` into its key and value.
+fn split_index(p: &str) -> Result<(String, String), String> {
     let inner = p.strip_prefix('[').unwrap_or(p);
     let inner = inner.strip_suffix(']').unwrap_or(inner);
     match inner.split_once('=') {
         Some((k, v)) => Ok((k.to_string(), v.to_string())),
-        None => Err(Error::BadPath {
-            field_path: field_path.to_string(),
-            problem: "list path element must contain fieldName=fieldValue for element to match"
-                .into(),
-        }),
+        None => Err(
+            "list path element must contain fieldName=fieldValue for element to match".to_string(),
+        ),
     }
 }
 
@@ -658,7 +655,7 @@ fn get_path<'a>(
         } else if part == "*" {
             return Err(bad("wildcard is not supported in PathGetter".into()));
         } else if is_list_index(part) {
-            let (key, want) = split_index(part, field_path)?;
+            let (key, want) = split_index(part).map_err(bad)?;
             let list = current.as_array().ok_or_else(|| {
                 bad(format!(
                     "{part:?} selects items of a {}",
@@ -688,30 +685,16 @@ fn get_path<'a>(
     Ok(Some(current))
 }
 
-enum PathProblem {
-    Bad(String),
-}
-
 /// kyaml `PathMatcher` with optional create: calls `found` for every node the path reaches, with
-/// whether that node was created here.
-fn visit_path(
-    node: &mut Value,
-    segments: &[String],
-    create: bool,
-    field_path: &str,
-    found: &mut dyn FnMut(&mut Value, bool),
-) -> Result<(), PathProblem> {
-    visit(node, segments, create, false, field_path, found)
-}
-
+/// whether that node was created here (`created` says so for `node` itself); `Err` says why the path
+/// cannot be walked.
 fn visit(
     node: &mut Value,
     segments: &[String],
     create: bool,
     created: bool,
-    field_path: &str,
     found: &mut dyn FnMut(&mut Value, bool),
-) -> Result<(), PathProblem> {
+) -> Result<(), String> {
     let Some((part, rest)) = segments.split_first() else {
         found(node, created);
         return Ok(());
@@ -725,10 +708,7 @@ fn visit(
     };
     if let Ok(idx) = part.parse::<usize>() {
         let Value::Array(list) = node else {
-            return Err(PathProblem::Bad(format!(
-                "{part:?} indexes a {}",
-                kind_name(node)
-            )));
+            return Err(format!("{part:?} indexes a {}", kind_name(node)));
         };
         let mut new_here = false;
         if list.len() == idx && create {
@@ -737,23 +717,18 @@ fn visit(
         }
         let len = list.len();
         let Some(elem) = list.get_mut(idx) else {
-            return Err(PathProblem::Bad(format!(
+            return Err(format!(
                 "index {idx} specified but only {len} elements found"
-            )));
+            ));
         };
-        return visit(elem, rest, create, new_here, field_path, found);
+        return visit(elem, rest, create, new_here, found);
     }
     if is_list_index(part) {
-        let (key, pattern) =
-            split_index(part, field_path).map_err(|e| PathProblem::Bad(e.to_string()))?;
-        let re = regex::Regex::new(&pattern).map_err(|e| {
-            PathProblem::Bad(format!("invalid regular expression {pattern:?}: {e}"))
-        })?;
+        let (key, pattern) = split_index(part)?;
+        let re = regex::Regex::new(&pattern)
+            .map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))?;
         let Value::Array(list) = node else {
-            return Err(PathProblem::Bad(format!(
-                "{part:?} selects items of a {}",
-                kind_name(node)
-            )));
+            return Err(format!("{part:?} selects items of a {}", kind_name(node)));
         };
         let mut matched = 0usize;
         for elem in list.iter_mut() {
@@ -767,7 +742,7 @@ fn visit(
             };
             if text.is_some_and(|t| re.is_match(t.trim())) {
                 matched += 1;
-                visit(elem, rest, create, false, field_path, found)?;
+                visit(elem, rest, create, false, found)?;
             }
         }
         if matched == 0 && create {
@@ -780,19 +755,16 @@ fn visit(
             };
             list.push(elem);
             let last = list.last_mut().expect("just pushed");
-            return visit(last, rest, create, false, field_path, found);
+            return visit(last, rest, create, false, found);
         }
         return Ok(());
     }
     if part == "*" {
         let Value::Array(list) = node else {
-            return Err(PathProblem::Bad(format!(
-                "\"*\" matches items of a {}",
-                kind_name(node)
-            )));
+            return Err(format!("\"*\" matches items of a {}", kind_name(node)));
         };
         for elem in list.iter_mut() {
-            visit(elem, rest, create, false, field_path, found)?;
+            visit(elem, rest, create, false, found)?;
         }
         return Ok(());
     }
@@ -810,12 +782,9 @@ fn visit(
             let child = map
                 .get_mut(part.as_str())
                 .expect("present or just inserted");
-            visit(child, rest, create, new_here, field_path, found)
+            visit(child, rest, create, new_here, found)
         }
-        other => Err(PathProblem::Bad(format!(
-            "field {part:?} of a {}",
-            kind_name(other)
-        ))),
+        other => Err(format!("field {part:?} of a {}", kind_name(other))),
     }
 }
 
