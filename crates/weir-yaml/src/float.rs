@@ -1,8 +1,8 @@
 //! Numbers as kustomize prints them after its JSON round trip.
 //!
-//! Go's JSON encoder writes an integral float below 1e21 as plain digits, which go-yaml v2 then
-//! reads back as an integer when it fits 64 bits; everything else stays a float and is written
-//! with `strconv.FormatFloat(f, 'g', -1, 64)`.
+//! Go's JSON encoder writes an integral float below 1e21 as plain digits (shortest round-trip
+//! digits padded with zeros), which go-yaml v2 then reads back as an integer when that text fits
+//! 64 bits; everything else stays a float and is written with `strconv.FormatFloat(f, 'g', -1, 64)`.
 
 use std::fmt::Write as _;
 
@@ -19,12 +19,16 @@ pub(crate) fn write_number(out: &mut String, n: &serde_json::Number) {
 
 fn write_float(out: &mut String, f: f64) {
     if f.fract() == 0.0 && f.abs() < 1e21 {
-        if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
-            let _ = write!(out, "{}", f as i64);
+        // Go's JSON text: the shortest round-trip digits, padded with zeros (`2^63` is
+        // `9223372036854776000`), exactly what Rust's `Display` gives. go-yaml v2 reads that back
+        // as an integer when it fits 64 bits.
+        let text = f.to_string();
+        if let Ok(i) = text.parse::<i64>() {
+            let _ = write!(out, "{i}");
             return;
         }
-        if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
-            let _ = write!(out, "{}", f as u64);
+        if let Ok(u) = text.parse::<u64>() {
+            let _ = write!(out, "{u}");
             return;
         }
     }
@@ -84,6 +88,9 @@ mod tests {
             (1e21, "1e+21"),
             (1.5e23, "1.5e+23"),
             (9007199254740993.0, "9007199254740992"),
+            (9_223_372_036_854_775_808.0, "9223372036854776000"),
+            (-9_223_372_036_854_775_808.0, "-9.223372036854776e+18"),
+            (18_446_744_073_709_551_616.0, "1.8446744073709552e+19"),
             (-1.5e-7, "-1.5e-07"),
             (1e100, "1e+100"),
         ];

@@ -415,7 +415,8 @@ mod tests {
             ("a: !!int \"12\"", json!({"a": 12})),
             ("a: !!float 1", json!({"a": 1.0})),
             ("a: !custom 12", json!({"a": "12"})),
-            ("a: ! 12", json!({"a": "12"})),
+            ("a: ! 12", json!({"a": 12})),
+            ("a: ! '12'", json!({"a": "12"})),
             ("a: !!binary aGVsbG8=", json!({"a": "hello"})),
             ("a: !!binary |\n  aGVs\n  bG8=\n", json!({"a": "hello"})),
             (

@@ -33,7 +33,7 @@ pub(crate) fn resolve_v3(text: &str) -> Resolved {
         "<<" => return Resolved::Merge,
         _ => {}
     }
-    resolve_number_or_time(text, true).unwrap_or(Resolved::Str)
+    resolve_number_or_time(text).unwrap_or(Resolved::Str)
 }
 
 /// Whether go-yaml v2 would read `text`, written plain, back as this same string.
@@ -87,7 +87,7 @@ pub(crate) fn plain_reads_as_string_v2(text: &str) -> bool {
             ) {
                 return false;
             }
-            if resolve_number_or_time(text, false).is_some() {
+            if resolve_number_or_time(text).is_some() {
                 return false;
             }
             !is_base60_float(text)
@@ -96,11 +96,10 @@ pub(crate) fn plain_reads_as_string_v2(text: &str) -> bool {
     }
 }
 
-/// The number/timestamp branch shared by v2 and v3 (hint `D` or `S`).
-///
-/// `for_read` selects v3 (no big integers; those become floats or strings); v2's writer also
-/// treats an unsigned integer too large for 64 bits as a number (it has `big.Int`).
-fn resolve_number_or_time(text: &str, for_read: bool) -> Option<Resolved> {
+/// The number/timestamp branch shared by v2 and v3 (hint `D` or `S`, or `.`). Integers beyond
+/// 64 bits are not numbers here (sigs.k8s.io/yaml v1.4.0 has no `big.Int` support): digits-only
+/// ones become floats through the float pattern, hex or octal ones stay strings.
+fn resolve_number_or_time(text: &str) -> Option<Resolved> {
     let first = *text.as_bytes().first()?;
     if !(first == b'+' || first == b'-' || first.is_ascii_digit()) {
         if first == b'.' {
@@ -122,18 +121,13 @@ fn resolve_number_or_time(text: &str, for_read: bool) -> Option<Resolved> {
             Err(_) => Resolved::Uint(u64::try_from(v).unwrap_or(u64::MAX)),
         });
     }
-    let uint_err = match go_parse_int(&plain, false) {
-        Ok(v) => return Some(Resolved::Uint(u64::try_from(v).unwrap_or(u64::MAX))),
-        Err(e) => e,
-    };
+    if let Ok(v) = go_parse_int(&plain, false) {
+        return Some(Resolved::Uint(u64::try_from(v).unwrap_or(u64::MAX)));
+    }
     if is_yaml_style_float(&plain)
         && let Some(f) = go_parse_float(&plain)
     {
         return Some(Resolved::Float(f));
-    }
-    if !for_read && uint_err == IntError::Range {
-        // v2 (sigs.k8s.io fork) falls back to big.Int for out-of-range unsigned literals.
-        return Some(Resolved::Uint(u64::MAX));
     }
     None
 }

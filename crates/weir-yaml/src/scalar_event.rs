@@ -18,8 +18,8 @@ pub(crate) fn scalar_key(
 ) -> PendingKey {
     let plain = style == ScalarStyle::Plain;
     let core = tag.and_then(core_suffix);
-    let untagged = tag.is_none();
-    if plain && text == "<<" && (untagged || core == Some("merge") || is_non_specific(tag)) {
+    let untagged = tag.is_none() || is_non_specific(tag);
+    if plain && text == "<<" && (untagged || core == Some("merge")) {
         return PendingKey::Merge;
     }
     let null = core == Some("null")
@@ -55,6 +55,8 @@ pub(crate) fn scalar_value(
     column: usize,
 ) -> Result<Value, Error> {
     let core = tag.and_then(core_suffix);
+    // go-yaml v3 treats the non-specific tag `!` as no tag at all.
+    let tag = tag.filter(|t| !is_non_specific(Some(t)));
     let resolved = match (tag, core) {
         (None, _) => {
             if style == ScalarStyle::Plain {
@@ -63,8 +65,8 @@ pub(crate) fn scalar_value(
                 Resolved::Str
             }
         }
-        // The non-specific tag `!`, local and unknown tags: the text as a string (v3 does not
-        // resolve a scalar whose tag it does not know).
+        // Local and unknown tags: the text as a string (v3 does not resolve a scalar whose tag it
+        // does not know).
         (Some(_), None) => Resolved::Str,
         (Some(_), Some(suffix)) => match suffix {
             "str" => Resolved::Str,

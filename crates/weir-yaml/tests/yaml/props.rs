@@ -115,16 +115,18 @@ fn value() -> impl Strategy<Value = Value> {
     })
 }
 
-/// What the value looks like after Go's JSON encoder and go-yaml v2: integral floats that fit
-/// 64 bits become integers.
+/// What the value looks like after Go's JSON encoder and go-yaml v2: an integral float below 1e21
+/// is printed as its shortest digits padded with zeros, and that text becomes an integer when it
+/// fits 64 bits.
 fn normalised(v: &Value) -> Value {
     match v {
         Value::Number(n) => match n.as_f64() {
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e21 => {
-                if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
-                    Value::from(f as i64)
-                } else if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
-                    Value::from(f as u64)
+                let text = f.to_string();
+                if let Ok(i) = text.parse::<i64>() {
+                    Value::from(i)
+                } else if let Ok(u) = text.parse::<u64>() {
+                    Value::from(u)
                 } else {
                     v.clone()
                 }
