@@ -43,6 +43,7 @@
 
 mod emit;
 mod float;
+mod folded;
 mod key_order;
 mod leniency;
 mod load;

@@ -103,6 +103,9 @@ pub(crate) fn scalar_value(
             }
         },
         Resolved::Timestamp(t) => Value::String(t.to_rfc3339()),
+        Resolved::Merge | Resolved::Str if style == ScalarStyle::Folded => {
+            Value::String(crate::folded::round_trip(&text).unwrap_or_else(|| text.into_owned()))
+        }
         Resolved::Merge | Resolved::Str => Value::String(text.into_owned()),
     })
 }
