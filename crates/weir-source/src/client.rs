@@ -164,7 +164,7 @@ impl GitClient {
             )
             .map_err(|e| git_err(&url, e.to_string()))?;
             let result = op(Box::new(transport));
-            return result.map_err(|e| map_ssh_error(&url, e, control));
+            return result.map_err(|e| map_ssh_error(&url, e, control, &session.stderr()));
         }
         let agent = tls::agent(
             remote.credentials.ca_pem.as_deref(),
@@ -276,9 +276,15 @@ fn timeout_of(control: &Control) -> Duration {
     control.timeout
 }
 
-fn map_ssh_error(url: &RedactedUrl, e: gix::Error, control: &Control) -> Error {
+fn map_ssh_error(url: &RedactedUrl, e: gix::Error, control: &Control, stderr: &str) -> Error {
     let url = url.clone();
     let (text, kind) = chain_text(&e);
+    if stderr.contains("Host key verification failed") {
+        return Error::HostKeyVerificationFailed { url };
+    }
+    if stderr.contains("Permission denied") {
+        return Error::AuthenticationFailed { url, status: None };
+    }
     if control.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
         return Error::Interrupted { url };
     }
@@ -293,12 +299,19 @@ fn map_ssh_error(url: &RedactedUrl, e: gix::Error, control: &Control) -> Error {
     {
         return Error::AuthenticationFailed { url, status: None };
     }
-    Error::Git { url, reason: text }
+    let ssh_said = stderr.lines().map(str::trim).rfind(|l| !l.is_empty());
+    Error::Git {
+        url,
+        reason: match ssh_said {
+            Some(line) => format!("{text} (ssh: {line})"),
+            None => text,
+        },
+    }
 }
 
 /// Files for one ssh invocation: the key, known hosts and a config that pins them.
 struct SshSession {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     command: String,
 }
 
@@ -339,13 +352,21 @@ impl SshSession {
             .saturating_duration_since(Instant::now())
             .as_secs()
             .max(1);
-        // `timeout` bounds the whole session: ssh has no overall deadline of its own.
+        let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+        // `timeout` bounds the whole session (ssh has no overall deadline of its own); ssh's stderr
+        // goes to a file so failures can be told apart (host key, permission, network).
         let command = format!(
-            "timeout -k 2 {remaining} {} -F '{}'",
+            "timeout -k 2 {remaining} {} -F {} \"$@\" 2>>{}",
             options.ssh_program,
-            config.display().to_string().replace('\'', "'\\''")
+            quote(&config),
+            quote(&dir.path().join("stderr")),
         );
-        Ok(SshSession { _dir: dir, command })
+        Ok(SshSession { dir, command })
+    }
+
+    /// What ssh printed on stderr (host key and authentication messages; never key material).
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
     }
 }
 

@@ -64,6 +64,14 @@ pub enum Error {
         /// The HTTP status, when over HTTP.
         status: Option<u16>,
     },
+    /// The SSH server's host key is not the one in `known_hosts`.
+    #[error(
+        "host key verification of {url} failed: the server's key is not in the secret's known_hosts"
+    )]
+    HostKeyVerificationFailed {
+        /// The URL, redacted.
+        url: RedactedUrl,
+    },
     /// Another unsuccessful HTTP status.
     #[error("{url} answered HTTP {status}")]
     Http {

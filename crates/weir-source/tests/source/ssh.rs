@@ -83,10 +83,10 @@ fn ssh_should_fetch_with_identity_and_check_host_keys() {
     );
     let err = fetch(&wrong_host, &GitRef::default()).expect_err("host key mismatch");
     assert!(
-        !matches!(err, Error::AuthenticationFailed { .. })
-            || err.to_string().contains("authentication"),
+        matches!(err, Error::HostKeyVerificationFailed { .. }),
         "{err:?}"
     );
+    assert!(!err.is_transient());
     assert!(started.elapsed().as_secs() < 30);
 
     let err = fetch(&Credentials::default(), &GitRef::default()).expect_err("no secret");

@@ -285,7 +285,9 @@ fn serve(
     }
     let auth = header("authorization");
     let authorized = match (&basic, &bearer) {
-        (Some((u, p)), _) => auth == Some(format!("Basic {}", base64(format!("{u}:{p}").as_bytes()))),
+        (Some((u, p)), _) => {
+            auth == Some(format!("Basic {}", base64(format!("{u}:{p}").as_bytes())))
+        }
         (None, Some(t)) => auth == Some(format!("Bearer {t}")),
         (None, None) => true,
     };
@@ -366,7 +368,11 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
