@@ -11,13 +11,14 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::leniency;
-use crate::scalar_event::{scalar_key, scalar_value};
+use crate::scalar_event::{check_printable_by_kustomize, scalar_key, scalar_value};
 
 /// Deepest nesting accepted. go-yaml v3 allows 10000; values this deep would overflow the stack
 /// of the recursive code that later walks them, and no Kubernetes object comes close.
 const MAX_DEPTH: usize = 1_000;
 
 pub(crate) fn load_all(src: &str) -> Result<Vec<(Value, usize)>, Error> {
+    check_characters(src)?;
     let mut patched: Option<String> = None;
     for _ in 0..MAX_REPAIRS {
         let text = patched.as_deref().unwrap_or(src);
@@ -32,6 +33,27 @@ pub(crate) fn load_all(src: &str) -> Result<Vec<(Value, usize)>, Error> {
     }
     load_stream(patched.as_deref().unwrap_or(src))
         .map_err(|(Failure::Repairable(_, err) | Failure::Other(err))| err)
+}
+
+/// go-yaml's reader refuses characters outside YAML's printable set anywhere in the stream.
+fn check_characters(src: &str) -> Result<(), Error> {
+    let (mut line, mut column) = (1, 1);
+    for c in src.chars() {
+        if !crate::scalar_event::readable_by_go_yaml(c) {
+            return Err(Error::at(
+                line,
+                column,
+                format!("control characters are not allowed (U+{:04X})", c as u32),
+            ));
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Whitespace repairs tried on one stream before its error is reported (each re-parses it).
@@ -162,6 +184,7 @@ impl Loader {
                             scalar_value(text.clone(), style, tag.as_deref(), line, column)?;
                         self.anchors.insert(anchor, (value, 1));
                     }
+                    check_printable_by_kustomize(&text, line, column)?;
                     let key = scalar_key(text, style, tag.as_deref(), line);
                     return self.set_key(key, line, column).map(|()| None);
                 }
@@ -483,6 +506,9 @@ mod tests {
             ("x: *nope\n", 1),
             ("a: !!int abc\n", 1),
             ("a: .inf\n", 1),
+            ("a: \"\\x7f\"\n", 1),
+            ("\"\\x9b\": 1\n", 1),
+            ("a: 1\nb: \u{7f}\n", 2),
             ("? [a]\n: b\n", 1),
             ("<<: 3\n", 1),
             ("s: &s [{a: 1}]\nm:\n  <<: *s\n", 3),

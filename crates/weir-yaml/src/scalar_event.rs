@@ -9,6 +9,35 @@ use crate::Error;
 use crate::load::PendingKey;
 use crate::resolve::{self, Resolved};
 
+/// Whether go-yaml's reader accepts the character (`#x9 | #xA | #xD | [#x20-#x7E] | #x85 |
+/// [#xA0-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]`).
+pub(crate) fn readable_by_go_yaml(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}')
+        || ('\u{E000}'..='\u{FFFD}').contains(&c)
+        || c >= '\u{10000}'
+}
+
+/// A string kustomize cannot print: Go's JSON encoder leaves DEL, C1 controls and U+FFFE/U+FFFF
+/// unescaped, and go-yaml then refuses to read that JSON back ("control characters are not
+/// allowed"). Characters below U+0020 are escaped by the JSON encoder and are fine.
+pub(crate) fn check_printable_by_kustomize(
+    s: &str,
+    line: usize,
+    column: usize,
+) -> Result<(), Error> {
+    match s.chars().find(|c| *c >= ' ' && !readable_by_go_yaml(*c)) {
+        Some(c) => Err(Error::at(
+            line,
+            column,
+            format!(
+                "control characters are not allowed (U+{:04X}); kustomize cannot print this string",
+                c as u32
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A scalar used as a mapping key: go-yaml v3 keeps its source text.
 pub(crate) fn scalar_key(
     text: Cow<'_, str>,
@@ -103,7 +132,11 @@ pub(crate) fn scalar_value(
             }
         },
         Resolved::Timestamp(t) => Value::String(t.to_rfc3339()),
-        Resolved::Merge | Resolved::Str if style == ScalarStyle::Folded => {
+        Resolved::Merge | Resolved::Str if !matches!(style, ScalarStyle::Plain) => {
+            check_printable_by_kustomize(&text, line, column)?;
+            if style != ScalarStyle::Folded {
+                return Ok(Value::String(text.into_owned()));
+            }
             Value::String(crate::folded::round_trip(&text).unwrap_or_else(|| text.into_owned()))
         }
         Resolved::Merge | Resolved::Str => Value::String(text.into_owned()),
@@ -154,7 +187,11 @@ fn decode_binary(text: &str, line: usize, column: usize) -> Result<Value, Error>
         text.into()
     };
     match base64_decode(&cleaned) {
-        Some(bytes) => Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        Some(bytes) => {
+            let s = String::from_utf8_lossy(&bytes).into_owned();
+            check_printable_by_kustomize(&s, line, column)?;
+            Ok(Value::String(s))
+        }
         None => Err(Error::at(
             line,
             column,

@@ -52,13 +52,20 @@ fn yamlish() -> impl Strategy<Value = String> {
     proptest::collection::vec(token, 0..60).prop_map(|t| t.concat())
 }
 
+/// DEL, C1 controls and U+FFFE/U+FFFF: kustomize fails on them, so weir refuses them on read.
+fn kustomize_cannot_print(c: char) -> bool {
+    matches!(c, '\u{7F}'..='\u{84}' | '\u{86}'..='\u{9F}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
 /// Strings that stress the writer's quoting and folding rules.
 ///
 /// U+2028/U+2029 are left out: go-yaml v2 treats them as line breaks and writes them raw, which
 /// yields unreadable YAML when one starts a line of a block scalar (weir copies that behaviour).
 fn tricky_string() -> impl Strategy<Value = String> {
     prop_oneof![
-        any::<String>().prop_map(|s| s.replace(['\u{2028}', '\u{2029}'], "_")),
+        any::<String>().prop_map(|s| {
+            s.replace(['\u{2028}', '\u{2029}'], "_").replace(kustomize_cannot_print, "?")
+        }),
         "[ -~]{0,120}",
         "[a-z ]{60,200}",
         "( |\n|\t|a|b|:|#|-|'|\"|\u{85}|\u{A0}){0,40}",

@@ -101,11 +101,19 @@ fn unicode_is_kept_except_outside_the_bmp_and_unprintables() {
         ("v: café", "v: café\n"),
         ("v: \"\\U0001F680 go\"", "v: \"\\U0001F680 go\"\n"),
         ("v: \"\\uFEFFx\"", "v: \"\\uFEFFx\"\n"),
-        ("v: \"\\x7F\"", "v: \"\\x7F\"\n"),
         ("v: \"a\\x85b\"", "v: \"a\\Nb\"\n"),
         ("v: \"\\x01\"", "v: \"\\x01\"\n"),
         ("\"\\U0001F680\": 1", "\"\\U0001F680\": 1\n"),
     ]);
+}
+
+#[test]
+fn strings_kustomize_cannot_print_are_refused() {
+    // Go's JSON encoder leaves DEL and C1 controls raw and go-yaml refuses to read them back.
+    for src in ["v: \"\\x7F\"", "v: \"a\\x9Bb\"", "\"\\uFFFE\": 1"] {
+        let err = weir_yaml::from_str(src).expect_err(src);
+        assert!(err.message.contains("control characters"), "{err}");
+    }
 }
 
 #[test]
