@@ -647,3 +647,44 @@ fn artifact_over_the_size_limit_should_fail_clearly() {
 mod github_app;
 mod simulation;
 mod ssh;
+mod tls_server;
+
+#[test]
+fn https_with_the_secrets_ca_should_verify_and_without_it_fail_clearly() {
+    let fixture = Fixture::new();
+    let root = tempfile::tempdir().expect("tempdir");
+    fixture.publish(root.path(), "repo");
+    let server = tls_server::HttpsGitServer::start(root.path());
+    server.behaviour.lock().expect("b").basic = Some(("git".into(), "over-tls".into()));
+    let env = env();
+    let url = server.url("repo");
+    let reference = GitRef::default();
+    let fetch = |creds: &Credentials| {
+        env.fetcher.fetch(
+            &Request {
+                url: &url,
+                reference: &reference,
+                credentials: creds,
+                ignore: None,
+                last_revision: None,
+                object: None,
+            },
+            &no_interrupt(),
+        )
+    };
+    let data = [
+        ("username", "git"),
+        ("password", "over-tls"),
+        ("ca.crt", server.ca_pem.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    .collect();
+    let with_ca = Credentials::from_data(&data).expect("valid");
+    let (revision, _) = fetched(fetch(&with_ca).expect("trusted through ca.crt"));
+    assert_eq!(revision, format!("master@sha1:{}", fixture.commit("three")));
+    let err = fetch(&basic("git", "over-tls")).expect_err("unknown issuer");
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(!format!("{err:?}").contains("over-tls"));
+}

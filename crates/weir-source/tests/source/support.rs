@@ -183,6 +183,7 @@ impl HttpGitServer {
                 let Ok(stream) = stream else { continue };
                 let (b, l, r) = (b.clone(), l.clone(), r.clone());
                 thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
                     let _ = serve(stream, &r, &b, &l);
                 });
             }
@@ -223,15 +224,14 @@ impl Drop for HttpGitServer {
     }
 }
 
-fn serve(
-    stream: TcpStream,
+/// Answers one request on `stream` (plain TCP here, TLS in `tls_server.rs`).
+pub fn serve<S: Read + Write>(
+    stream: S,
     root: &Path,
     behaviour: &Mutex<Behaviour>,
     log: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
@@ -281,7 +281,7 @@ fn serve(
             resp.push_str(&format!("{k}: {v}\r\n"));
         }
         resp.push_str("\r\n");
-        return writer.write_all(resp.as_bytes());
+        return reader.get_mut().write_all(resp.as_bytes());
     }
     let auth = header("authorization");
     let authorized = match (&basic, &bearer) {
@@ -292,7 +292,7 @@ fn serve(
         (None, None) => true,
     };
     if !authorized {
-        return writer.write_all(
+        return reader.get_mut().write_all(
             b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
     }
@@ -328,7 +328,8 @@ fn serve(
         .map(|p| (p, 4))
         .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)));
     let Some((head_end, sep)) = split else {
-        return writer
+        return reader
+            .get_mut()
             .write_all(b"HTTP/1.1 500 Bad CGI\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     };
     let head = String::from_utf8_lossy(&out[..head_end]).into_owned();
@@ -347,7 +348,7 @@ fn serve(
         "HTTP/1.1 {status}\r\n{resp_headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         cgi_body.len()
     );
-    writer.write_all(resp.as_bytes())?;
+    reader.get_mut().write_all(resp.as_bytes())?;
     match drop_after {
         Some(n)
             if method == "POST"
@@ -355,11 +356,11 @@ fn serve(
                 && cgi_body.len() > n
                 && is_pack_reply(cgi_body) =>
         {
-            writer.write_all(&cgi_body[..n])?;
-            writer.flush()?;
-            writer.shutdown(std::net::Shutdown::Both)
+            reader.get_mut().write_all(&cgi_body[..n])?;
+            // Returning drops (closes) the connection mid-pack.
+            reader.get_mut().flush()
         }
-        _ => writer.write_all(cgi_body),
+        _ => reader.get_mut().write_all(cgi_body),
     }
 }
 
