@@ -246,6 +246,9 @@ fn walk_map<'m>(
                 None => (dest, None, true),
                 Some(o) => {
                     let (directive, elided) = map_directive(o, path)?;
+                    if elided.is_some() {
+                        elide_aliased_directive(dest, o);
+                    }
                     match directive {
                         Directive::Delete => return Ok(Outcome::Clear),
                         Directive::Replace => {
@@ -306,6 +309,16 @@ fn merge_fields<'m>(
         }
     }
     Ok(())
+}
+
+/// A map the patch added is walked against itself in kyaml (target and patch are one node), so
+/// eliding the patch's directive removes it from the target as well.
+fn elide_aliased_directive(dest: &mut Value, origin: &Value) {
+    if let (Some(d), Some(directive)) = (dest.as_object_mut(), origin.get(DIRECTIVE))
+        && d.get(DIRECTIVE) == Some(directive)
+    {
+        d.remove(DIRECTIVE);
+    }
 }
 
 /// kyaml `determineMappingNodePatchStrategy`: the directive and the patch without it.
@@ -375,7 +388,7 @@ fn walk_associative<'m>(
 ) -> Result<Outcome, Error> {
     let dest_missing = dest.as_deref().is_none_or(Value::is_null);
     let mut list: Vec<Value>;
-    let origin_list: Option<Vec<Value>>;
+    let mut origin_list: Option<Vec<Value>>;
     if dest_missing {
         let Some(o) = origin else {
             return Ok(Outcome::Clear);
@@ -413,6 +426,14 @@ fn walk_associative<'m>(
             }
         }
         list = dest.as_array().cloned().unwrap_or_default();
+        // a list the patch added is its own target in kyaml: the directive item left the target too
+        let merge_item = |v: &Value| {
+            v.as_object()
+                .is_some_and(|m| m.len() == 1 && m.get(DIRECTIVE).is_some_and(|d| d == "merge"))
+        };
+        if origin_list.is_some() && list.iter().any(merge_item) {
+            list.retain(|v| !merge_item(v));
+        }
     }
     let (_, keys) = schema
         .and_then(|s| s.list_strategy())
@@ -421,28 +442,20 @@ fn walk_associative<'m>(
     let item_schema = schema.and_then(|s| s.elements());
     let sources: [Option<&[Value]>; 2] = [origin_list.as_deref(), Some(list.as_slice())];
     let values = element_values(&sources, &keys);
-    let result = if !values.is_empty() || !keys.is_empty() {
-        set_elements(
-            values,
-            &keys,
-            &mut list,
-            origin_list.as_deref(),
-            item_schema,
-            meta,
-            path,
-        )?
+    let (values, keys) = if !values.is_empty() || !keys.is_empty() {
+        (values, keys)
     } else {
-        let values = primitive_values(&sources);
-        set_elements(
-            values,
-            &[String::new()],
-            &mut list,
-            origin_list.as_deref(),
-            item_schema,
-            meta,
-            path,
-        )?
+        (primitive_values(&sources), vec![String::new()])
     };
+    let result = set_elements(
+        values,
+        &keys,
+        &mut list,
+        origin_list.as_deref_mut(),
+        item_schema,
+        meta,
+        path,
+    )?;
     Ok(match result {
         Some(items) => Outcome::Value(Value::Array(items)),
         None => Outcome::Clear,
@@ -489,7 +502,7 @@ fn set_elements<'m>(
     mut values_list: Vec<Vec<String>>,
     keys: &[String],
     dest: &mut Vec<Value>,
-    origin: Option<&[Value]>,
+    mut origin: Option<&mut [Value]>,
     item_schema: Option<Schema<'m>>,
     meta: &'m PatchMeta,
     path: &mut Vec<String>,
@@ -512,17 +525,40 @@ fn set_elements<'m>(
             &valid_keys,
         );
         let dest_index = element_list(dest, &lookup_keys, &lookup_values);
-        let origin_item =
-            origin.and_then(|o| element_list(o, &lookup_keys, &lookup_values).map(|i| &o[i]));
+        let origin_index = origin
+            .as_deref()
+            .and_then(|o| element_list(o, &lookup_keys, &lookup_values));
+        let origin_item = origin.as_deref().zip(origin_index).map(|(o, i)| &o[i]);
+        // In kyaml a list the patch added is its own target: item and patch item are one node, so
+        // whatever the walk does to the patch item (directive elided, replacement walked) shows
+        // in the target item too. Identical items stand for that here.
+        let aliased = dest_index
+            .zip(origin_item)
+            .is_some_and(|(i, o)| dest[i] == *o);
         let outcome = {
             let dest_item = dest_index.map(|i| &mut dest[i]);
             walk(dest_item, origin_item, item_schema, meta, path)?
         };
         let mut val: Option<Value> = match outcome {
             Outcome::Dest => dest_index.map(|i| dest[i].clone()),
-            Outcome::Value(v) => Some(v),
+            Outcome::Value(v) => {
+                if let Some(i) = dest_index.filter(|_| aliased) {
+                    dest[i] = v.clone();
+                }
+                Some(v)
+            }
             Outcome::Clear => None,
         };
+        // kyaml elides a directive from the patch item itself: a second visit of the same item (two-key
+        // lists can list it twice) no longer sees it
+        if let (Some(o), Some(i)) = (origin.as_deref_mut(), origin_index)
+            && let Some(item) = o[i].as_object_mut()
+            && item
+                .get(DIRECTIVE)
+                .is_some_and(|d| parse_directive(&scalar_text(d)).is_some())
+        {
+            item.remove(DIRECTIVE);
+        }
         let mut exit = false;
         for (k, key) in valid_keys.iter().enumerate() {
             let gone = val.as_ref().is_none_or(|v| v.is_null() || is_empty_map(v));
