@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::float;
+use crate::json;
 use crate::key_order;
 use crate::scalar::{self, Style};
 
@@ -89,7 +90,10 @@ impl Emitter<'_> {
                 self.whitespace = false;
                 self.indention = false;
             }
-            Value::String(s) => self.scalar(s, scalar::requested_style(s), ctx),
+            Value::String(s) => {
+                let s = json::through_json(s);
+                self.scalar(&s, scalar::requested_style(&s), ctx);
+            }
             Value::Array(items) if items.is_empty() => self.empty_flow("[", "]"),
             Value::Object(map) if map.is_empty() => self.empty_flow("{", "}"),
             Value::Array(items) => self.block_sequence(items, ctx),
@@ -115,6 +119,7 @@ impl Emitter<'_> {
         let mut entries: Vec<(&str, &Value)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
         key_order::sort_entries(&mut entries);
         for (key, value) in entries {
+            let key = &*json::through_json(key);
             self.write_indent();
             let analysis = scalar::analyze(key);
             let requested = scalar::requested_style(key);
@@ -310,10 +315,13 @@ impl Emitter<'_> {
         self.write_indicator("\"", true, false, false);
         let mut spaces = false;
         let total = value.chars().count();
+        // go-yaml v2's `is_bom` looks at the start of the value, not at the current character:
+        // a value that starts with U+FEFF has every character escaped.
+        let starts_with_bom = value.starts_with('\u{FEFF}');
         let mut chars = value.chars().enumerate().peekable();
         while let Some((i, c)) = chars.next() {
             if !scalar::is_printable(c)
-                || c == '\u{FEFF}'
+                || starts_with_bom
                 || scalar::is_break(c)
                 || c == '"'
                 || c == '\\'

@@ -44,6 +44,7 @@
 mod emit;
 mod float;
 mod folded;
+mod json;
 mod key_order;
 mod leniency;
 mod load;

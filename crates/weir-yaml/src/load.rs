@@ -19,7 +19,8 @@ const MAX_DEPTH: usize = 1_000;
 
 pub(crate) fn load_all(src: &str) -> Result<Vec<(Value, usize)>, Error> {
     check_characters(src)?;
-    let mut patched: Option<String> = None;
+    // go-yaml (YAML 1.1) treats a raw NEL as a line break everywhere; saphyr (YAML 1.2) as text.
+    let mut patched: Option<String> = src.contains('\u{85}').then(|| src.replace('\u{85}', "\n"));
     for _ in 0..MAX_REPAIRS {
         let text = patched.as_deref().unwrap_or(src);
         match load_stream(text) {

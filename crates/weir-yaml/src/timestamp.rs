@@ -138,7 +138,11 @@ fn parse_layout(b: &[u8], layout: Layout) -> Option<Timestamp> {
             }
         }
         Layout::DateSpaceTime => {
+            // Go's `time.Parse` matches a layout space with a run of spaces.
             eat(b, &mut i, b' ')?;
+            while b.get(i) == Some(&b' ') {
+                i += 1;
+            }
             parse_time(b, &mut i, &mut t)?;
         }
     }
@@ -204,6 +208,7 @@ mod tests {
             ),
             ("2001-12-14T21:59:43.10Z", Some("2001-12-14T21:59:43.1Z")),
             ("2001-12-14 21:59:43.10", Some("2001-12-14T21:59:43.1Z")),
+            ("2001-12-14   1:2:3", Some("2001-12-14T01:02:03Z")),
             ("2001-12-14 21:59:43.10 -5", None),
             ("2001-12-14T21:59:43+00:00", Some("2001-12-14T21:59:43Z")),
             ("2024-05-01x", None),

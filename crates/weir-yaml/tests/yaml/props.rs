@@ -53,8 +53,9 @@ fn yamlish() -> impl Strategy<Value = String> {
 }
 
 /// DEL, C1 controls and U+FFFE/U+FFFF: kustomize fails on them, so weir refuses them on read.
+/// NEL is left out too: kustomize folds it to a space on output (tests/yaml/writer.rs).
 fn kustomize_cannot_print(c: char) -> bool {
-    matches!(c, '\u{7F}'..='\u{84}' | '\u{86}'..='\u{9F}' | '\u{FFFE}' | '\u{FFFF}')
+    matches!(c, '\u{7F}'..='\u{9F}' | '\u{FFFE}' | '\u{FFFF}')
 }
 
 /// Strings that stress the writer's quoting and folding rules.
@@ -68,7 +69,7 @@ fn tricky_string() -> impl Strategy<Value = String> {
         }),
         "[ -~]{0,120}",
         "[a-z ]{60,200}",
-        "( |\n|\t|a|b|:|#|-|'|\"|\u{85}|\u{A0}){0,40}",
+        "( |\n|\t|a|b|:|#|-|'|\"|\u{A0}){0,40}",
         prop_oneof![
             Just("yes"),
             Just("No"),

@@ -100,8 +100,11 @@ fn unicode_is_kept_except_outside_the_bmp_and_unprintables() {
     check(&[
         ("v: café", "v: café\n"),
         ("v: \"\\U0001F680 go\"", "v: \"\\U0001F680 go\"\n"),
-        ("v: \"\\uFEFFx\"", "v: \"\\uFEFFx\"\n"),
-        ("v: \"a\\x85b\"", "v: \"a\\Nb\"\n"),
+        // go-yaml v2 escapes every character of a value that starts with a BOM.
+        ("v: \"\\uFEFFx\"", "v: \"\\uFEFF\\x78\"\n"),
+        // NEL leaves Go's JSON encoder raw and YAML 1.1 folds it like a line break.
+        ("v: \"a\\x85b\"", "v: a b\n"),
+        ("v: \"\\x85\"", "v: ' '\n"),
         ("v: \"\\x01\"", "v: \"\\x01\"\n"),
         ("\"\\U0001F680\": 1", "\"\\U0001F680\": 1\n"),
     ]);
