@@ -93,13 +93,24 @@ impl Error {
 /// Empty and comment-only documents (and documents that are just `null`) are dropped; `---`
 /// separators, a leading or trailing `---` and `...` end markers are accepted.
 pub fn from_str(src: &str) -> Result<Vec<serde_json::Value>, Error> {
-    load::load_all(src).map(|docs| docs.into_iter().map(|(doc, _)| doc).collect())
+    load::load_all(src, load::Keys::AsText)
+        .map(|docs| docs.into_iter().map(|(doc, _)| doc).collect())
+}
+
+/// Like [`from_str`], for Kubernetes objects that end up in kustomize's output (resources,
+/// patches): keys kustomize cannot turn into JSON are an error, as they make `kustomize build`
+/// fail ("json: unsupported type"). Those are a null key anywhere (`~: x`) and, below the top
+/// level, a key that YAML types as a bool, number or timestamp (`1: x`, `true: x`; quote it).
+/// Kustomization files are read leniently by kustomize: use [`from_str`] for them.
+pub fn from_str_objects(src: &str) -> Result<Vec<serde_json::Value>, Error> {
+    load::load_all(src, load::Keys::JsonObjects)
+        .map(|docs| docs.into_iter().map(|(doc, _)| doc).collect())
 }
 
 /// Like [`from_str`], with the 1-based line on which each document's content starts (for
 /// messages such as `apps/podinfo.yaml:12`).
 pub fn from_str_with_lines(src: &str) -> Result<Vec<(serde_json::Value, usize)>, Error> {
-    load::load_all(src)
+    load::load_all(src, load::Keys::AsText)
 }
 
 /// Writes one document exactly as `kustomize build` prints an object, ending with `"\n"`.

@@ -11,19 +11,30 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::leniency;
-use crate::scalar_event::{check_printable_by_kustomize, scalar_key, scalar_value};
+use crate::scalar_event::{check_printable_by_kustomize, key_is_string, scalar_key, scalar_value};
 
 /// Deepest nesting accepted. go-yaml v3 allows 10000; values this deep would overflow the stack
 /// of the recursive code that later walks them, and no Kubernetes object comes close.
 const MAX_DEPTH: usize = 1_000;
 
-pub(crate) fn load_all(src: &str) -> Result<Vec<(Value, usize)>, Error> {
+/// How mapping keys that are not strings are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Keys {
+    /// Kept as their source text (what kustomize does when it reads kustomization files).
+    #[default]
+    AsText,
+    /// Refused where kustomize cannot turn the object into JSON: a null key anywhere, and a
+    /// bool/number/timestamp/tagged key below the top level.
+    JsonObjects,
+}
+
+pub(crate) fn load_all(src: &str, keys: Keys) -> Result<Vec<(Value, usize)>, Error> {
     check_characters(src)?;
     // go-yaml (YAML 1.1) treats a raw NEL as a line break everywhere; saphyr (YAML 1.2) as text.
     let mut patched: Option<String> = src.contains('\u{85}').then(|| src.replace('\u{85}', "\n"));
     for _ in 0..MAX_REPAIRS {
         let text = patched.as_deref().unwrap_or(src);
-        match load_stream(text) {
+        match load_stream(text, keys) {
             Ok(docs) => return Ok(docs),
             Err(Failure::Other(err)) => return Err(err),
             Err(Failure::Repairable(repair, err)) => match leniency::apply(text, repair) {
@@ -32,7 +43,7 @@ pub(crate) fn load_all(src: &str) -> Result<Vec<(Value, usize)>, Error> {
             },
         }
     }
-    load_stream(patched.as_deref().unwrap_or(src))
+    load_stream(patched.as_deref().unwrap_or(src), keys)
         .map_err(|(Failure::Repairable(_, err) | Failure::Other(err))| err)
 }
 
@@ -67,8 +78,11 @@ enum Failure {
 }
 
 /// Documents with the 1-based line their content starts on.
-fn load_stream(src: &str) -> Result<Vec<(Value, usize)>, Failure> {
-    let mut loader = Loader::default();
+fn load_stream(src: &str, keys: Keys) -> Result<Vec<(Value, usize)>, Failure> {
+    let mut loader = Loader {
+        keys,
+        ..Loader::default()
+    };
     let mut docs = Vec::new();
     let mut parser = Parser::new_from_str(src);
     let mut root_line = 0;
@@ -163,6 +177,7 @@ enum Frame {
 
 #[derive(Default)]
 struct Loader {
+    keys: Keys,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Value, usize)>,
     decode_count: usize,
@@ -186,6 +201,8 @@ impl Loader {
                         self.anchors.insert(anchor, (value, 1));
                     }
                     check_printable_by_kustomize(&text, line, column)?;
+                    let string_typed = key_is_string(&text, style, tag.as_deref());
+                    self.check_key_type(string_typed, &text, line, column)?;
                     let key = scalar_key(text, style, tag.as_deref(), line);
                     return self.set_key(key, line, column).map(|()| None);
                 }
@@ -213,6 +230,7 @@ impl Loader {
                 if let Some(Frame::Mapping(m)) = self.stack.last()
                     && m.pending.is_none()
                 {
+                    self.check_key_type(value.is_string(), &value.to_string(), line, column)?;
                     let key = match value {
                         Value::Null => PendingKey::Skip(String::new()),
                         Value::String(s) => PendingKey::Text(s.clone(), line),
@@ -278,6 +296,31 @@ impl Loader {
             },
             _ => Ok(None),
         }
+    }
+
+    /// In [`Keys::JsonObjects`] mode, refuses the keys kustomize cannot put into JSON.
+    fn check_key_type(
+        &self,
+        string_typed: bool,
+        text: &str,
+        line: usize,
+        column: usize,
+    ) -> Result<(), Error> {
+        if self.keys != Keys::JsonObjects || string_typed {
+            return Ok(());
+        }
+        let null = matches!(text, "" | "~" | "null" | "Null" | "NULL");
+        if null || self.stack.len() > 1 {
+            return Err(Error::at(
+                line,
+                column,
+                format!(
+                    "mapping key {text:?} is not a string; kustomize cannot turn this object into \
+                     JSON (quote the key)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn check_collection_start(&self, line: usize, column: usize) -> Result<(), Error> {
@@ -526,6 +569,35 @@ mod tests {
         }
         let dup = from_str("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
         assert!(dup.message.contains("already defined at line 1"), "{dup}");
+    }
+
+    #[test]
+    fn objects_mode_refuses_keys_kustomize_cannot_put_into_json() {
+        use crate::from_str_objects;
+        let refused = [
+            "spec:\n  1: one\n",
+            "spec:\n  k:\n    true: x\n",
+            "spec:\n  1.5: f\n",
+            "spec:\n  2024-01-01: d\n",
+            "spec:\n  ~: v\n",
+            "~: v\n",
+            "null: v\n",
+            "spec:\n  !!int 3: x\n",
+            "items:\n- a:\n    0x1: x\n",
+        ];
+        for src in refused {
+            let err = from_str_objects(src).expect_err(src);
+            assert!(err.message.contains("is not a string"), "{src:?}: {err}");
+            assert!(from_str(src).is_ok(), "{src:?} reads leniently");
+        }
+        let accepted = [
+            "1: top\nspec: {}\n",
+            "spec:\n  \"1\": one\n  'true': t\n  yes: y\n  on: o\n  <<: {a: 1}\n",
+            "spec:\n  !!str 1: x\n",
+        ];
+        for src in accepted {
+            assert!(from_str_objects(src).is_ok(), "{src:?}");
+        }
     }
 
     #[test]

@@ -38,6 +38,15 @@ pub(crate) fn check_printable_by_kustomize(
     }
 }
 
+/// Whether go-yaml v3 types the key as a string (`Node.ShortTag() == "!!str"`, or `<<`).
+pub(crate) fn key_is_string(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> bool {
+    match tag.filter(|t| !is_non_specific(Some(t))) {
+        None if style != ScalarStyle::Plain => true,
+        None => matches!(resolve::resolve_v3(text), Resolved::Str | Resolved::Merge),
+        Some(t) => matches!(core_suffix(t), Some("str" | "merge")),
+    }
+}
+
 /// A scalar used as a mapping key: go-yaml v3 keeps its source text.
 pub(crate) fn scalar_key(
     text: Cow<'_, str>,
