@@ -746,16 +746,17 @@ fn visit(
             }
         }
         if matched == 0 && create {
+            // kyaml creates untagged scalars: the pattern text resolves as plain YAML
             let elem = if key.is_empty() {
-                Value::String(pattern.clone())
+                resolve_plain(&pattern)
             } else {
                 let mut m = Map::new();
-                m.insert(key.clone(), Value::String(pattern.clone()));
+                m.insert(key.clone(), resolve_plain(&pattern));
                 Value::Object(m)
             };
             list.push(elem);
             let last = list.last_mut().expect("just pushed");
-            return visit(last, rest, create, false, found);
+            return visit(last, rest, create, key.is_empty(), found);
         }
         return Ok(());
     }
@@ -769,6 +770,12 @@ fn visit(
         return Ok(());
     }
     match node {
+        // kyaml "creates" below a null by appending to a scalar node: the field counts as found and
+        // the output does not change
+        Value::Null if create => {
+            let mut scratch = next_kind(rest);
+            visit(&mut scratch, rest, create, true, found)
+        }
         Value::Null => Ok(()),
         Value::Object(map) => {
             let mut new_here = false;
