@@ -152,13 +152,19 @@ fn main() {
     }
     let server = support::HttpGitServer::start(root.path());
     println!(
-        "| repo | commits | tool | time (s, median of {RUNS}) | peak RSS (MiB, max) | artifact |"
+        "| repo | commits | tool | time (s, median of {RUNS}) | server time per run (s) | HTTP requests per run | peak RSS (MiB, max) | artifact |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut results = std::collections::BTreeMap::new();
     for (name, commits) in [("small", 200), ("big", 30_000)] {
         let url = server.url(name);
-        for tool in ["weir", "git clone --depth 1"] {
+        for tool in [
+            "weir",
+            "git clone --depth 1",
+            "git clone --depth 1 --no-checkout",
+        ] {
+            server.set(|b| b.backend_time = std::time::Duration::ZERO);
+            let requests_before = server.requests().len();
             let mut times = Vec::new();
             let mut peak = 0;
             let mut note = String::new();
@@ -171,6 +177,9 @@ fn main() {
                 } else {
                     let mut c = Command::new("git");
                     c.args(["clone", "-q", "--depth", "1", &url]).arg(&work);
+                    if tool.ends_with("--no-checkout") {
+                        c.arg("--no-checkout");
+                    }
                     c
                 };
                 let (secs, kib, stdout) = measure(&mut cmd);
@@ -185,8 +194,16 @@ fn main() {
             }
             times.sort_by(|a, b| a.total_cmp(b));
             let median = times[RUNS / 2];
+            let backend = server
+                .behaviour
+                .lock()
+                .expect("behaviour")
+                .backend_time
+                .as_secs_f64()
+                / RUNS as f64;
+            let requests = (server.requests().len() - requests_before) / RUNS;
             println!(
-                "| {name} | {commits} | {tool} | {median:.2} | {:.1} | {note} |",
+                "| {name} | {commits} | {tool} | {median:.2} | {backend:.2} | {requests} | {:.1} | {note} |",
                 peak as f64 / 1024.0
             );
             results.insert((name, tool), (median, peak));

@@ -189,7 +189,10 @@ impl GitClient {
             failure: Mutex::new(None),
         });
         let transport = gix_transport::client::blocking_io::http::Transport::new_http(
-            GitHttp { ctx: ctx.clone() },
+            GitHttp {
+                ctx: ctx.clone(),
+                redirected_base: None,
+            },
             parsed,
             Protocol::V2,
             false,

@@ -199,7 +199,7 @@ mod tests {
     ) -> Vec<u8> {
         let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
             Vec::new(),
-            flate2::Compression::fast(),
+            flate2::Compression::default(),
         ));
         build(&mut b);
         b.into_inner().expect("tar").finish().expect("gz")

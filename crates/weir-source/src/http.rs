@@ -174,8 +174,11 @@ impl HttpContext {
                     head.extend_from_slice(value.as_bytes());
                     head.extend_from_slice(b"\r\n");
                 }
+                use ureq::ResponseExt;
+                let final_url = response.get_uri().to_string();
                 return Ok(Exchange {
                     headers: head,
+                    final_url,
                     body: response.into_body().into_reader(),
                 });
             }
@@ -263,6 +266,8 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
 
 struct Exchange {
     headers: Vec<u8>,
+    /// Where the request ended after redirects.
+    final_url: String,
     body: ureq::BodyReader<'static>,
 }
 
@@ -354,6 +359,7 @@ impl Read for Body {
                     // Headers were taken already (or are not needed); keep them for a late reader.
                     pending.reply = Some(Ok(Exchange {
                         headers: exchange.headers,
+                        final_url: exchange.final_url,
                         body: ureq::Body::builder().data(Vec::new()).into_reader(),
                     }));
                     self.reader = Some(exchange.body);
@@ -410,6 +416,9 @@ impl Write for PostBody {
 /// gix's HTTP backend trait over [`HttpContext`].
 pub(crate) struct GitHttp {
     pub ctx: Arc<HttpContext>,
+    /// The repository's base URL after a redirect of the advertisement (a renamed repository), so
+    /// later POSTs go straight to it.
+    pub redirected_base: Option<String>,
 }
 
 fn split_headers(headers: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<(String, String)> {
@@ -442,7 +451,7 @@ impl Http for GitHttp {
     fn get(
         &mut self,
         url: &str,
-        _base_url: &str,
+        base_url: &str,
         headers: impl IntoIterator<Item = impl AsRef<str>>,
     ) -> gix_error::Result<GetResponse<Self::Headers, Self::ResponseBody>> {
         // Sent right away: gix reads the advertisement's headers before anything else.
@@ -451,7 +460,15 @@ impl Http for GitHttp {
             let mut pending = lock(&shared);
             let result = pending.ctx.send(url, &pending.headers, None);
             match result {
-                Ok(exchange) => pending.reply = Some(Ok(exchange)),
+                Ok(exchange) => {
+                    if exchange.final_url != url
+                        && let Some(tail) = url.strip_prefix(base_url)
+                        && let Some(base) = exchange.final_url.strip_suffix(tail)
+                    {
+                        self.redirected_base = Some(base.to_owned());
+                    }
+                    pending.reply = Some(Ok(exchange));
+                }
                 Err(e) => return Err(gix_error::Error::from_error(e)),
             }
         }
@@ -498,6 +515,10 @@ impl Http for GitHttp {
 
     fn configure(&mut self, _config: &dyn std::any::Any) -> gix_error::Result<()> {
         Ok(())
+    }
+
+    fn redirected_base_url(&self) -> Option<String> {
+        self.redirected_base.clone()
     }
 }
 

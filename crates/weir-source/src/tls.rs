@@ -38,6 +38,8 @@ pub fn agent(ca_pem: Option<&[u8]>, connect_timeout: Duration) -> Result<ureq::A
         .http_status_as_error(false)
         .timeout_connect(Some(connect_timeout))
         .max_redirects(5)
+        // Credentials follow a redirect only to the same host over https.
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
         .user_agent(concat!("weir/", env!("CARGO_PKG_VERSION")))
         .build()
         .into())

@@ -532,6 +532,37 @@ fn concurrent_callers_should_share_one_remote_call() {
 }
 
 #[test]
+fn renamed_repository_redirect_should_be_followed_once() {
+    let env = env();
+    env.server
+        .set(|b| b.rename = Some(("old.git".into(), "repo.git".into())));
+    let url = env.server.url("old");
+    let reference = GitRef::default();
+    let outcome = env
+        .fetcher
+        .fetch(
+            &Request {
+                url: &url,
+                reference: &reference,
+                credentials: &Credentials::default(),
+                ignore: None,
+                last_revision: None,
+                object: None,
+            },
+            &no_interrupt(),
+        )
+        .expect("follows the redirect");
+    fetched(outcome);
+    let posts_to_old = env
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST /old.git"))
+        .count();
+    assert_eq!(posts_to_old, 0, "{:?}", env.server.requests());
+}
+
+#[test]
 fn new_commits_should_be_fetched_after_the_listing_ttl() {
     let env = env();
     let none = Credentials::default();

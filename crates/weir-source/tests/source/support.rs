@@ -150,6 +150,10 @@ pub struct Behaviour {
     pub basic: Option<(String, String)>,
     /// Required bearer token.
     pub bearer: Option<String>,
+    /// `(old, new)`: requests under `/old` are answered `301` to `/new` (a renamed repository).
+    pub rename: Option<(String, String)>,
+    /// Time spent in `git http-backend` so far (server-side cost of the requests).
+    pub backend_time: Duration,
 }
 
 /// `git http-backend` behind a minimal HTTP/1.1 server on 127.0.0.1.
@@ -261,6 +265,15 @@ pub fn serve<S: Read + Write>(
         reader.read_exact(&mut body)?;
     }
     log.lock().expect("log").push(format!("{method} {target}"));
+    let rename = behaviour.lock().expect("behaviour").rename.clone();
+    if let Some((old, new)) = rename
+        && let Some(rest) = target.strip_prefix(&format!("/{old}"))
+    {
+        let resp = format!(
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: /{new}{rest}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return reader.get_mut().write_all(resp.as_bytes());
+    }
     let (delay, canned, drop_after, basic, bearer) = {
         let mut b = behaviour.lock().expect("behaviour");
         (
@@ -297,6 +310,7 @@ pub fn serve<S: Read + Write>(
         );
     }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let backend_started = Instant::now();
     let mut child = Command::new("git")
         .arg("http-backend")
         .env_clear()
@@ -322,6 +336,7 @@ pub fn serve<S: Read + Write>(
     child.stdout.take().expect("piped").read_to_end(&mut out)?;
     let _ = feeder.join();
     let _ = child.wait();
+    behaviour.lock().expect("behaviour").backend_time += backend_started.elapsed();
     let split = out
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
