@@ -517,8 +517,8 @@ mod tests {
                 "copy": {"x": 1, "y": 2}
             })
         );
-        // A quoted "<<" is an ordinary key.
-        assert_eq!(one("\"<<\": 1"), json!({"<<": 1}));
+        // A quoted "<<" does not merge, and kustomize's reader drops it.
+        assert_eq!(one("\"<<\": 1\nk: v"), json!({"k": "v"}));
     }
 
     #[test]

@@ -60,6 +60,11 @@ pub(crate) fn scalar_key(
     if plain && text == "<<" && (untagged || core == Some("merge")) {
         return PendingKey::Merge;
     }
+    if text == "<<" {
+        // kustomize's reader (kyaml `DeAnchor`) clears every field named `<<` after resolving
+        // merges, so a quoted `"<<"` key disappears.
+        return PendingKey::Skip(text.into_owned());
+    }
     let null = core == Some("null")
         || (untagged && plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL"));
     if null {
