@@ -34,7 +34,7 @@ pub(crate) fn key_less(a: &str, b: &str) -> bool {
             // A zero inside a number that already had a non-zero digit is an ordinary digit.
             let before = &a[..apos];
             for c in before.chars().rev() {
-                if !c.is_ascii_digit() {
+                if !is_digit(c) {
                     break;
                 }
                 if c != '0' {
@@ -56,26 +56,43 @@ pub(crate) fn key_less(a: &str, b: &str) -> bool {
     }
 }
 
-/// Length (in characters) and wrapping value of the leading digit run, Go-style.
+/// Length (in characters) and wrapping value of the leading digit run, Go-style: a digit adds
+/// its code point minus `'0'`, which is its value only for ASCII digits.
 fn digit_run(s: &str, mut n: i64) -> (usize, i64) {
     let mut len = 0;
     for c in s.chars() {
-        let Some(d) = c.to_digit(10).filter(|_| c.is_ascii_digit()) else {
+        if !is_digit(c) {
             break;
-        };
-        n = n.wrapping_mul(10).wrapping_add(i64::from(d));
+        }
+        n = n
+            .wrapping_mul(10)
+            .wrapping_add(i64::from(u32::from(c)) - i64::from(b'0'));
         len += 1;
     }
     (len, n)
 }
 
-/// Go's `unicode.IsLetter` (Unicode category L); `char::is_alphabetic` is the closest std test.
+/// Go's `unicode.IsLetter` (general category L). `char::is_alphabetic` also accepts letter
+/// numbers (Nl, e.g. `Ⅻ`) and circled letters (So, `ⓐ`); those are removed. Combining marks that
+/// are Alphabetic are still counted as letters here (Go does not).
 fn is_letter(c: char) -> bool {
     if c.is_ascii() {
-        c.is_ascii_alphabetic()
-    } else {
-        c.is_alphabetic()
+        return c.is_ascii_alphabetic();
     }
+    c.is_alphabetic() && !c.is_numeric() && !('\u{24B6}'..='\u{24E9}').contains(&c)
+}
+
+/// Go's `unicode.IsDigit` (general category Nd) for the Basic Multilingual Plane: the blocks of
+/// ten decimal digits, by the code point of their zero.
+fn is_digit(c: char) -> bool {
+    const ZEROS: [u32; 37] = [
+        0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+        0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+        0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+        0xFF10,
+    ];
+    let v = u32::from(c);
+    ZEROS.iter().any(|&z| (z..z + 10).contains(&v))
 }
 
 /// Sorts entries by key into go-yaml v2's order, deterministically.
@@ -170,5 +187,9 @@ mod tests {
             sorted(&["port2", "port10", "port"]),
             ["port", "port2", "port10"]
         );
+        // Checked against kustomize v5.5: letter numbers and circled letters are not letters,
+        // Arabic-Indic digits are digits (worth their code point minus '0').
+        assert_eq!(sorted(&["Zⓐ", "ZⅫ", "Z0", "Zb"]), ["ZⅫ", "Zⓐ", "Z0", "Zb"]);
+        assert_eq!(sorted(&["٣", "0", "9"]), ["0", "9", "٣"]);
     }
 }
