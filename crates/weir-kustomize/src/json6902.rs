@@ -9,7 +9,7 @@
 //! - `test` of a missing or `null` value passes when the expected value is `null`;
 //!   numbers compare by value (`1` is `1.0`, as both went through Go's JSON encoder), strings never
 //!   equal numbers;
-//! - an `add` without `value` adds `null`.
+//! - an `add` without `value` adds `null`; a `copy` from a missing map key copies `null`.
 //!
 //! Written here rather than with the `json-patch` crate, which follows RFC 6902 strictly (it rejects
 //! `replace` of a missing key and negative indexes) and so differs from kustomize.
@@ -114,18 +114,72 @@ fn insert_id_annotations(target: &mut Value) -> Option<bool> {
     Some(had)
 }
 
+/// Removes the id annotations again. kustomize then writes the annotations back as a string map,
+/// so every value becomes its text (numbers as Go prints a float64, maps and lists as ""), and
+/// annotations that are not a map disappear.
 fn remove_id_annotations(target: &mut Value, had_annotations: bool) {
     let Some(meta) = target.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
     };
-    let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) else {
+    let Some(annotations) = meta.get_mut("annotations") else {
+        return;
+    };
+    let Some(map) = annotations.as_object_mut() else {
+        meta.shift_remove("annotations");
         return;
     };
     for key in ID_ANNOTATIONS {
-        annotations.shift_remove(key);
+        map.shift_remove(key);
     }
-    if annotations.is_empty() && !had_annotations {
+    for value in map.values_mut() {
+        if !value.is_string() {
+            *value = Value::String(annotation_text(value));
+        }
+    }
+    if map.is_empty() && !had_annotations {
         meta.shift_remove("annotations");
+    }
+}
+
+/// The text kustomize's `GetAnnotations` reads from a value that went through Go's JSON decoder.
+fn annotation_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".to_string(),
+        Value::Number(n) => go_float_text(n.as_f64().unwrap_or_default()),
+        Value::Array(_) | Value::Object(_) => String::new(),
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form below 1e-4 or from 1e6.
+fn go_float_text(f: f64) -> String {
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if negative { "-" } else { "" };
+    if !(-4..6).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let exp_sign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{dot}e{exp_sign}{:02}", exp.unsigned_abs());
+    }
+    if exp < 0 {
+        let zeros = "0".repeat(usize::try_from(-exp - 1).unwrap_or(0));
+        return format!("{sign}0.{zeros}{digits}");
+    }
+    let int_len = usize::try_from(exp + 1).unwrap_or(1);
+    if digits.len() <= int_len {
+        format!("{sign}{digits}{}", "0".repeat(int_len - digits.len()))
+    } else {
+        let (int, frac) = digits.split_at(int_len);
+        format!("{sign}{int}.{frac}")
     }
 }
 
@@ -161,9 +215,10 @@ fn apply_one(doc: &mut Value, op: &Value, index: usize) -> Result<(), Error> {
         "copy" => {
             let from = string_field(obj, "from", index)?;
             let path = string_field(obj, "path", index)?;
+            // evanphx reads a missing map key as null and copies that
             let value = get(doc, from, index, "copy")?
                 .cloned()
-                .ok_or_else(|| missing(index, "copy", from))?;
+                .unwrap_or(Value::Null);
             add(doc, path, value, index, "copy")
         }
         "test" => {
@@ -426,6 +481,40 @@ mod tests {
     fn patched(doc: Value, ops: Value) -> Result<Value, Error> {
         let mut d = doc;
         apply(&mut d, &ops).map(|()| d)
+    }
+
+    #[test]
+    fn annotations_should_be_written_back_as_strings() {
+        let cm = json!({"apiVersion": "v1", "kind": "T", "metadata": {"name": "t", "labels": {"l": true}}});
+        let values = [
+            (json!(null), "null"),
+            (json!(1.5), "1.5"),
+            (json!(1.0), "1"),
+            (json!(100000000000u64), "1e+11"),
+            (json!(1234567), "1.234567e+06"),
+            (json!(123456), "123456"),
+            (json!(0.00001), "1e-05"),
+            (json!(-12.5), "-12.5"),
+            (json!(false), "false"),
+            (json!({"k": "v"}), ""),
+            (json!(0.001), "0.001"),
+        ];
+        for (value, want) in values {
+            let ops = json!([{"op": "add", "path": "/metadata/annotations/x", "value": value}]);
+            let got = patched(cm.clone(), ops).expect("applies");
+            assert_eq!(got["metadata"]["annotations"]["x"], json!(want), "{value}");
+            assert_eq!(
+                got["metadata"]["labels"]["l"],
+                json!(true),
+                "labels stay as they are"
+            );
+        }
+        let ops = json!([{"op": "replace", "path": "/metadata/annotations", "value": "str"}]);
+        assert!(
+            patched(cm, ops).expect("applies")["metadata"]
+                .get("annotations")
+                .is_none()
+        );
     }
 
     #[test]
