@@ -4,7 +4,9 @@
 //! - a tab after a mapping `:` (`key:<TAB>value`): go-yaml treats it as a space;
 //! - lines inside a flow collection (`args: [` ... `]`) or continuation lines of a quoted scalar
 //!   indented no deeper than the enclosing block: go-yaml does not check their indentation, and
-//!   extra leading whitespace there is dropped by YAML's line folding, so they are indented more.
+//!   extra leading whitespace there is dropped by YAML's line folding, so they are indented more;
+//! - a `#` right after a token (`"quoted"#c`): go-yaml starts a comment there, YAML 1.2 wants a
+//!   space first, so one is inserted.
 
 use saphyr_parser::ScanError;
 
@@ -18,6 +20,8 @@ pub(crate) enum Repair {
     /// The continuation lines of the quoted scalar starting at this character index are indented
     /// to its opening quote's column.
     IndentQuoted(usize),
+    /// A space goes before the `#` at this character index.
+    SpaceBeforeComment(usize),
 }
 
 /// The repair for a scanner error, if it is one of the known over-strict cases.
@@ -29,6 +33,9 @@ pub(crate) fn for_error(e: &ScanError) -> Option<Repair> {
             Some(Repair::IndentLine(at))
         }
         "invalid indentation in quoted scalar" => Some(Repair::IndentQuoted(at)),
+        "comments must be separated from other tokens by whitespace" => {
+            Some(Repair::SpaceBeforeComment(at))
+        }
         _ => None,
     }
 }
@@ -39,6 +46,12 @@ pub(crate) fn apply(text: &str, repair: Repair) -> Option<String> {
         Repair::TabAfterColon(at) => space_for_tab(text, byte_index(text, at)),
         Repair::IndentLine(at) => indent_line(text, byte_index(text, at)),
         Repair::IndentQuoted(at) => indent_quoted(text, byte_index(text, at)),
+        Repair::SpaceBeforeComment(at) => {
+            let at = byte_index(text, at);
+            text[at..]
+                .starts_with('#')
+                .then(|| splice(text, at, at, " "))
+        }
     }
 }
 
@@ -176,6 +189,7 @@ mod tests {
             ),
             ("a: \"x\\\ny\"\n", json!({"a": "xy"})),
             ("a: \"one\n\n two\"\n", json!({"a": "one\ntwo"})),
+            ("a:\n- \"q\"#c\n- 'r'#d\n", json!({"a": ["q", "r"]})),
         ];
         for (src, want) in cases {
             let got = from_str(src).unwrap_or_else(|e| panic!("{src:?}: {e}"));

@@ -498,6 +498,7 @@ mod tests {
                 json!({"1.10": "a", "0777": "b", "true": "c"}),
             ),
             ("~: dropped\nk: v", json!({"k": "v"})),
+            ("a:\n- ?\n- : v\n", json!({"a": [{"": null}, {"": "v"}]})),
         ];
         for (src, want) in cases {
             assert_eq!(one(src), want, "{src:?}");

@@ -42,6 +42,7 @@ pub(crate) fn check_printable_by_kustomize(
 pub(crate) fn key_is_string(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> bool {
     match tag.filter(|t| !is_non_specific(Some(t))) {
         None if style != ScalarStyle::Plain => true,
+        None if text.is_empty() => true, // see `scalar_key`: becomes ''
         None => matches!(resolve::resolve_v3(text), Resolved::Str | Resolved::Merge),
         Some(t) => matches!(core_suffix(t), Some("str" | "merge")),
     }
@@ -65,8 +66,10 @@ pub(crate) fn scalar_key(
         // merges, so a quoted `"<<"` key disappears.
         return PendingKey::Skip(text.into_owned());
     }
+    // An empty key (`? ` or `: v`) is written back as `''` by kustomize's v3 round trip, so it
+    // ends up as the string "": only spelled-out nulls are null keys.
     let null = core == Some("null")
-        || (untagged && plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL"));
+        || (untagged && plain && matches!(&*text, "~" | "null" | "Null" | "NULL"));
     if null {
         return PendingKey::Skip(text.into_owned());
     }
