@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Value};
 
 use crate::Error;
@@ -45,6 +45,17 @@ pub(crate) fn load_all(src: &str, keys: Keys) -> Result<Vec<(Value, usize)>, Err
     }
     load_stream(patched.as_deref().unwrap_or(src), keys)
         .map_err(|(Failure::Repairable(_, err) | Failure::Other(err))| err)
+}
+
+/// Whether an empty key scalar at this character index is an implicit one (`: v`), not the
+/// empty key of an explicit `? ` entry.
+fn implicit_empty_key(src: &str, char_index: usize) -> bool {
+    let Some((at, ':')) = src.char_indices().nth(char_index) else {
+        return false;
+    };
+    !src[..at]
+        .trim_end_matches([' ', '\t', '\n', '\r'])
+        .ends_with('?')
 }
 
 /// go-yaml's reader refuses characters outside YAML's printable set anywhere in the stream.
@@ -108,6 +119,18 @@ fn load_stream(src: &str, keys: Keys) -> Result<Vec<(Value, usize)>, Failure> {
             other => {
                 if loader.stack.is_empty() {
                     root_line = span.start.line();
+                }
+                if let Event::Scalar(text, ScalarStyle::Plain, _, None) = &other
+                    && text.is_empty()
+                    && loader.expects_key()
+                    && implicit_empty_key(src, span.start.index())
+                {
+                    // An implicit key that is empty (`: v`): YAML 1.2 allows it, go-yaml does not.
+                    return Err(Failure::Other(Error::at(
+                        span.start.line(),
+                        span.start.col() + 1,
+                        "did not find expected key",
+                    )));
                 }
                 if let Some(doc) = loader.event(other, span).map_err(Failure::Other)?
                     && !doc.is_null()
@@ -296,6 +319,11 @@ impl Loader {
             },
             _ => Ok(None),
         }
+    }
+
+    /// Whether the next node is a mapping key.
+    fn expects_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Mapping(m)) if m.pending.is_none())
     }
 
     /// In [`Keys::JsonObjects`] mode, refuses the keys kustomize cannot put into JSON.
@@ -498,7 +526,10 @@ mod tests {
                 json!({"1.10": "a", "0777": "b", "true": "c"}),
             ),
             ("~: dropped\nk: v", json!({"k": "v"})),
-            ("a:\n- ?\n- : v\n", json!({"a": [{"": null}, {"": "v"}]})),
+            (
+                "a:\n- ?\n- ? \n  : v\n",
+                json!({"a": [{"": null}, {"": "v"}]}),
+            ),
         ];
         for (src, want) in cases {
             assert_eq!(one(src), want, "{src:?}");
@@ -556,6 +587,7 @@ mod tests {
             ("a: 1\nb: \u{7f}\n", 2),
             ("? [a]\n: b\n", 1),
             ("<<: 3\n", 1),
+            ("a:\n- : v\n", 2),
             ("s: &s [{a: 1}]\nm:\n  <<: *s\n", 3),
         ];
         for (src, line) in cases {
