@@ -65,7 +65,8 @@ fn kustomize_cannot_print(c: char) -> bool {
 fn tricky_string() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>().prop_map(|s| {
-            s.replace(['\u{2028}', '\u{2029}'], "_").replace(kustomize_cannot_print, "?")
+            s.replace(['\u{2028}', '\u{2029}'], "_")
+                .replace(kustomize_cannot_print, "?")
         }),
         "[ -~]{0,120}",
         "[a-z ]{60,200}",

@@ -78,6 +78,38 @@ fn numbers_come_back_through_json() {
 }
 
 #[test]
+fn big_numbers_as_kustomize_v5_5_prints_them() {
+    // Verified against kustomize v5.5's libraries (api v0.18.0, kyaml v0.18.1).
+    check(&[(
+        "a: -9223372036854775809\nb: 9223372036854775808\nc: 18446744073709551616\n\
+         d: 0xFFFFFFFFFFFFFFFFFF\ne: 9223372036854775807\n",
+        "a: -9.223372036854776e+18\nb: 9223372036854775808\nc: 1.8446744073709552e+19\n\
+         d: 0xFFFFFFFFFFFFFFFFFF\ne: 9223372036854775807\n",
+    )]);
+}
+
+#[test]
+fn folded_scalars_go_through_kustomize_s_write_and_read() {
+    // Verified against kustomize v5.5: a more-indented line gains an empty line before it.
+    check(&[
+        ("f: >-\n  x\n   more\n  y\n", "f: |-\n  x\n\n   more\n  y\n"),
+        (
+            "f: >\n  folded\n  text\n\n  para\n",
+            "f: |\n  folded text\n  para\n",
+        ),
+    ]);
+}
+
+#[test]
+fn keys_kustomize_reads_specially() {
+    check(&[
+        // A quoted "<<" is cleared by kustomize's reader; an explicit empty key becomes "".
+        ("'<<': x\nk: v\n", "k: v\n"),
+        ("s:\n- ?\n", "s:\n- \"\": null\n"),
+    ]);
+}
+
+#[test]
 fn multi_line_strings_pick_a_block_or_quotes() {
     check(&[
         ("v: \"a\\nb\\n\"", "v: |\n  a\n  b\n"),
