@@ -76,8 +76,16 @@ impl Kustomization {
         // kustomize (Go) reads `field:` with no value as unset.
         let mut doc = doc;
         drop_nulls(&mut doc);
-        let k: Kustomization =
-            serde_json::from_value(doc).map_err(|e| ParseError::msg(e.to_string()))?;
+        let k: Kustomization = serde_json::from_value(doc).map_err(|e| {
+            // serde lists every known field after an unknown one; the field name is what matters.
+            let m = e.to_string();
+            ParseError::msg(
+                m.split(", expected one of")
+                    .next()
+                    .unwrap_or(&m)
+                    .to_string(),
+            )
+        })?;
         k.check_kind()?;
         Ok(k)
     }

@@ -28,9 +28,39 @@ fn parse_patch(text: &str) -> std::result::Result<PatchBody, String> {
     let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
     match docs.as_slice() {
         [] => Err("the patch is empty".into()),
-        [Value::Array(_)] => Ok(PatchBody::Json(docs.into_iter().next().unwrap_or(Value::Null))),
+        [Value::Array(_)] => {
+            let mut ops = docs.into_iter().next().unwrap_or(Value::Null);
+            if !text.trim_start().starts_with('[') {
+                yaml11_bools(&mut ops, text);
+            }
+            Ok(PatchBody::Json(ops))
+        }
         _ if docs.iter().all(Value::is_object) => Ok(PatchBody::Strategic(docs)),
         _ => Err("neither a strategic merge patch (mappings) nor a JSON6902 patch (a list of operations)".into()),
+    }
+}
+
+/// kustomize converts a YAML JSON6902 patch with go-yaml v2 (YAML 1.1), where unquoted `yes`, `on`,
+/// `off`, `y`, `n` ... are booleans. The reader here is YAML 1.2-like, so such words come back as
+/// strings; turn them into booleans unless the text quotes them somewhere.
+fn yaml11_bools(v: &mut Value, text: &str) {
+    match v {
+        Value::String(s) => {
+            let b = match s.as_str() {
+                "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+                "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+                _ => None,
+            };
+            if let Some(b) = b
+                && !text.contains(&format!("\"{s}\""))
+                && !text.contains(&format!("'{s}'"))
+            {
+                *v = Value::Bool(b);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| yaml11_bools(i, text)),
+        Value::Object(m) => m.values_mut().for_each(|i| yaml11_bools(i, text)),
+        _ => {}
     }
 }
 
