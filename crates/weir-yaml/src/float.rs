@@ -35,6 +35,33 @@ fn write_float(out: &mut String, f: f64) {
     write_go_g(out, f);
 }
 
+/// Go's `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest digits of the float32 nearest `f`.
+pub(crate) fn go_g32(f: f64) -> String {
+    let f = f as f32;
+    if !f.is_finite() {
+        return if f.is_nan() {
+            ".nan"
+        } else if f > 0.0 {
+            ".inf"
+        } else {
+            "-.inf"
+        }
+        .to_string();
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        format!(
+            "{mantissa}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        )
+    } else {
+        format!("{f}")
+    }
+}
+
 /// Go's `strconv.FormatFloat(f, 'g', -1, 64)` for a finite value.
 pub(crate) fn write_go_g(out: &mut String, f: f64) {
     if !f.is_finite() {

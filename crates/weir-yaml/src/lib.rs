@@ -93,7 +93,7 @@ impl Error {
 /// Empty and comment-only documents (and documents that are just `null`) are dropped; `---`
 /// separators, a leading or trailing `---` and `...` end markers are accepted.
 pub fn from_str(src: &str) -> Result<Vec<serde_json::Value>, Error> {
-    load::load_all(src, load::Keys::AsText)
+    load::load_all(src, load::Dialect::AsText)
         .map(|docs| docs.into_iter().map(|(doc, _)| doc).collect())
 }
 
@@ -103,14 +103,23 @@ pub fn from_str(src: &str) -> Result<Vec<serde_json::Value>, Error> {
 /// level, a key that YAML types as a bool, number or timestamp (`1: x`, `true: x`; quote it).
 /// Kustomization files are read leniently by kustomize: use [`from_str`] for them.
 pub fn from_str_objects(src: &str) -> Result<Vec<serde_json::Value>, Error> {
-    load::load_all(src, load::Keys::JsonObjects)
+    load::load_all(src, load::Dialect::JsonObjects)
+        .map(|docs| docs.into_iter().map(|(doc, _)| doc).collect())
+}
+
+/// Reads a kustomization file the way kustomize does (sigs.k8s.io/yaml: go-yaml v2, YAML 1.1,
+/// then JSON): `yes`/`no`/`on`/`off`/`y`/`n` are booleans, an unquoted timestamp stays text,
+/// mapping keys that are booleans or numbers become their text (`on:` -> `"true"`, `0x1F:` ->
+/// `"31"`), a null key is an error, and a repeated key replaces the earlier one.
+pub fn from_str_kustomization(src: &str) -> Result<Vec<serde_json::Value>, Error> {
+    load::load_all(src, load::Dialect::Kustomization)
         .map(|docs| docs.into_iter().map(|(doc, _)| doc).collect())
 }
 
 /// Like [`from_str`], with the 1-based line on which each document's content starts (for
 /// messages such as `apps/podinfo.yaml:12`).
 pub fn from_str_with_lines(src: &str) -> Result<Vec<(serde_json::Value, usize)>, Error> {
-    load::load_all(src, load::Keys::AsText)
+    load::load_all(src, load::Dialect::AsText)
 }
 
 /// Writes one document exactly as `kustomize build` prints an object, ending with `"\n"`.

@@ -11,30 +11,35 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::leniency;
-use crate::scalar_event::{check_printable_by_kustomize, key_is_string, scalar_key, scalar_value};
+use crate::scalar_event::{
+    check_printable_by_kustomize, key_is_string, scalar_key, scalar_key_yaml11, scalar_value,
+};
 
 /// Deepest nesting accepted. go-yaml v3 allows 10000; values this deep would overflow the stack
 /// of the recursive code that later walks them, and no Kubernetes object comes close.
 const MAX_DEPTH: usize = 1_000;
 
-/// How mapping keys that are not strings are treated.
+/// Which of kustomize's YAML readers to follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Keys {
-    /// Kept as their source text (what kustomize does when it reads kustomization files).
+pub(crate) enum Dialect {
+    /// kyaml (go-yaml v3); keys that are not strings are kept as their source text.
     #[default]
     AsText,
-    /// Refused where kustomize cannot turn the object into JSON: a null key anywhere, and a
+    /// kyaml, refusing keys kustomize cannot turn into JSON: a null key anywhere, and a
     /// bool/number/timestamp/tagged key below the top level.
     JsonObjects,
+    /// sigs.k8s.io/yaml (go-yaml v2, YAML 1.1), as for kustomization files: `yes`/`on` are
+    /// booleans, keys are formatted into strings, a repeated key replaces the earlier one.
+    Kustomization,
 }
 
-pub(crate) fn load_all(src: &str, keys: Keys) -> Result<Vec<(Value, usize)>, Error> {
+pub(crate) fn load_all(src: &str, dialect: Dialect) -> Result<Vec<(Value, usize)>, Error> {
     check_characters(src)?;
     // go-yaml (YAML 1.1) treats a raw NEL as a line break everywhere; saphyr (YAML 1.2) as text.
     let mut patched: Option<String> = src.contains('\u{85}').then(|| src.replace('\u{85}', "\n"));
     for _ in 0..MAX_REPAIRS {
         let text = patched.as_deref().unwrap_or(src);
-        match load_stream(text, keys) {
+        match load_stream(text, dialect) {
             Ok(docs) => return Ok(docs),
             Err(Failure::Other(err)) => return Err(err),
             Err(Failure::Repairable(repair, err)) => match leniency::apply(text, repair) {
@@ -43,7 +48,7 @@ pub(crate) fn load_all(src: &str, keys: Keys) -> Result<Vec<(Value, usize)>, Err
             },
         }
     }
-    load_stream(patched.as_deref().unwrap_or(src), keys)
+    load_stream(patched.as_deref().unwrap_or(src), dialect)
         .map_err(|(Failure::Repairable(_, err) | Failure::Other(err))| err)
 }
 
@@ -89,9 +94,9 @@ enum Failure {
 }
 
 /// Documents with the 1-based line their content starts on.
-fn load_stream(src: &str, keys: Keys) -> Result<Vec<(Value, usize)>, Failure> {
+fn load_stream(src: &str, dialect: Dialect) -> Result<Vec<(Value, usize)>, Failure> {
     let mut loader = Loader {
-        keys,
+        dialect,
         ..Loader::default()
     };
     let mut docs = Vec::new();
@@ -200,7 +205,7 @@ enum Frame {
 
 #[derive(Default)]
 struct Loader {
-    keys: Keys,
+    dialect: Dialect,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Value, usize)>,
     decode_count: usize,
@@ -218,10 +223,21 @@ impl Loader {
                 if let Some(Frame::Mapping(m)) = self.stack.last_mut()
                     && m.pending.is_none()
                 {
+                    let yaml11 = self.dialect == Dialect::Kustomization;
                     if anchor != 0 {
-                        let value =
-                            scalar_value(text.clone(), style, tag.as_deref(), line, column)?;
+                        let value = scalar_value(
+                            text.clone(),
+                            style,
+                            tag.as_deref(),
+                            line,
+                            column,
+                            yaml11,
+                        )?;
                         self.anchors.insert(anchor, (value, 1));
+                    }
+                    if yaml11 {
+                        let key = scalar_key_yaml11(text, style, tag.as_deref(), line, column)?;
+                        return self.set_key(key, line, column).map(|()| None);
                     }
                     check_printable_by_kustomize(&text, line, column)?;
                     let string_typed = key_is_string(&text, style, tag.as_deref());
@@ -229,7 +245,8 @@ impl Loader {
                     let key = scalar_key(text, style, tag.as_deref(), line);
                     return self.set_key(key, line, column).map(|()| None);
                 }
-                let value = scalar_value(text, style, tag.as_deref(), line, column)?;
+                let yaml11 = self.dialect == Dialect::Kustomization;
+                let value = scalar_value(text, style, tag.as_deref(), line, column, yaml11)?;
                 self.finish(value, anchor, line, column)
             }
             Event::Alias(id) => {
@@ -326,7 +343,7 @@ impl Loader {
         matches!(self.stack.last(), Some(Frame::Mapping(m)) if m.pending.is_none())
     }
 
-    /// In [`Keys::JsonObjects`] mode, refuses the keys kustomize cannot put into JSON.
+    /// In [`Dialect::JsonObjects`] mode, refuses the keys kustomize cannot put into JSON.
     fn check_key_type(
         &self,
         string_typed: bool,
@@ -334,7 +351,7 @@ impl Loader {
         line: usize,
         column: usize,
     ) -> Result<(), Error> {
-        if self.keys != Keys::JsonObjects || string_typed {
+        if self.dialect != Dialect::JsonObjects || string_typed {
             return Ok(());
         }
         let null = matches!(text, "" | "~" | "null" | "Null" | "NULL");
@@ -371,6 +388,11 @@ impl Loader {
         let Some(Frame::Mapping(m)) = self.stack.last_mut() else {
             return Ok(());
         };
+        if self.dialect == Dialect::Kustomization {
+            // go-yaml v2 without strict mode: a repeated key replaces the earlier value.
+            m.pending = Some(key);
+            return Ok(());
+        }
         match &key {
             PendingKey::Text(text, _) => m.check_duplicate(text, line, column)?,
             PendingKey::Merge => {
@@ -631,6 +653,27 @@ mod tests {
         for src in accepted {
             assert!(from_str_objects(src).is_ok(), "{src:?}");
         }
+    }
+
+    #[test]
+    fn kustomization_files_read_as_yaml_1_1() {
+        use crate::from_str_kustomization;
+        let src = "generatorOptions:\n  disableNameSuffixHash: yes\nflags: [on, Off, y, n, ~]\n\
+                   when: 2024-01-01\nkeys:\n  on: a\n  0x1F: b\n  1.5: c\n  0.1: d\n  'yes': e\n\
+                   dup: 1\ndup: 2\n";
+        let docs = from_str_kustomization(src).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            docs,
+            vec![json!({
+                "generatorOptions": {"disableNameSuffixHash": true},
+                "flags": [true, false, true, false, null],
+                "when": "2024-01-01",
+                "keys": {"true": "a", "31": "b", "1.5": "c", "0.1": "d", "yes": "e"},
+                "dup": 2
+            })]
+        );
+        let err = from_str_kustomization("a:\n  ~: x\n").expect_err("null key");
+        assert!(err.message.contains("unsupported map key"), "{err}");
     }
 
     #[test]

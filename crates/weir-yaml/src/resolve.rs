@@ -36,6 +36,19 @@ pub(crate) fn resolve_v3(text: &str) -> Resolved {
     resolve_number_or_time(text).unwrap_or(Resolved::Str)
 }
 
+/// Resolves a plain scalar the go-yaml v2 way (YAML 1.1 words: `yes`, `on`, `y` are booleans),
+/// as sigs.k8s.io/yaml reads kustomization files. A timestamp stays its text there.
+pub(crate) fn resolve_v2(text: &str) -> Resolved {
+    match text {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Resolved::Bool(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Resolved::Bool(false),
+        _ => match resolve_v3(text) {
+            Resolved::Timestamp(_) => Resolved::Str,
+            other => other,
+        },
+    }
+}
+
 /// Whether go-yaml v2 would read `text`, written plain, back as this same string.
 ///
 /// This is v2's `resolve("", s) == !!str && !isBase60Float(s)`, the test its encoder uses to

@@ -76,6 +76,43 @@ pub(crate) fn scalar_key(
     PendingKey::Text(text.into_owned(), line)
 }
 
+/// A mapping key as sigs.k8s.io/yaml turns go-yaml v2's key into a JSON key: booleans and
+/// numbers are formatted (`yes` -> `"true"`, `0x1F` -> `"31"`, `1.5` -> float32 text); a null key
+/// is an error.
+pub(crate) fn scalar_key_yaml11(
+    text: Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    line: usize,
+    column: usize,
+) -> Result<PendingKey, Error> {
+    let untagged = tag.is_none() || is_non_specific(tag);
+    if style != ScalarStyle::Plain || !untagged {
+        let merge = tag.and_then(core_suffix) == Some("merge") && text == "<<";
+        return Ok(if merge {
+            PendingKey::Merge
+        } else {
+            PendingKey::Text(text.into_owned(), line)
+        });
+    }
+    let key = match resolve::resolve_v2(&text) {
+        Resolved::Merge => return Ok(PendingKey::Merge),
+        Resolved::Null => {
+            return Err(Error::at(
+                line,
+                column,
+                format!("unsupported map key {text:?} (null)"),
+            ));
+        }
+        Resolved::Bool(b) => b.to_string(),
+        Resolved::Int(i) => i.to_string(),
+        Resolved::Uint(u) => u.to_string(),
+        Resolved::Float(f) => crate::float::go_g32(f),
+        Resolved::Timestamp(_) | Resolved::Str => text.into_owned(),
+    };
+    Ok(PendingKey::Text(key, line))
+}
+
 pub(crate) fn is_non_specific(tag: Option<&Tag>) -> bool {
     tag.is_some_and(|t| t.handle.is_empty() && t.suffix == "!")
 }
@@ -92,21 +129,28 @@ fn core_suffix(tag: &Tag) -> Option<&str> {
     }
 }
 
-/// A scalar's value as go-yaml v3 decodes it into `interface{}`, then as JSON keeps it.
+/// A scalar's value as go-yaml v3 decodes it into `interface{}`, then as JSON keeps it (or, with
+/// `yaml11`, as go-yaml v2 does for sigs.k8s.io/yaml when kustomize reads a kustomization file).
 pub(crate) fn scalar_value(
     text: Cow<'_, str>,
     style: ScalarStyle,
     tag: Option<&Tag>,
     line: usize,
     column: usize,
+    yaml11: bool,
 ) -> Result<Value, Error> {
+    let resolve = if yaml11 {
+        resolve::resolve_v2
+    } else {
+        resolve::resolve_v3
+    };
     let core = tag.and_then(core_suffix);
     // go-yaml v3 treats the non-specific tag `!` as no tag at all.
     let tag = tag.filter(|t| !is_non_specific(Some(t)));
     let resolved = match (tag, core) {
         (None, _) => {
             if style == ScalarStyle::Plain {
-                resolve::resolve_v3(&text)
+                resolve(&text)
             } else {
                 Resolved::Str
             }
@@ -127,7 +171,7 @@ pub(crate) fn scalar_value(
                 ));
             }
             "int" | "float" | "bool" | "timestamp" => {
-                let r = resolve::resolve_v3(&text);
+                let r = resolve(&text);
                 check_tag(suffix, r, &text, line, column)?
             }
             _ => Resolved::Str,
@@ -149,6 +193,7 @@ pub(crate) fn scalar_value(
             }
         },
         Resolved::Timestamp(t) => Value::String(t.to_rfc3339()),
+        Resolved::Merge | Resolved::Str if yaml11 => Value::String(text.into_owned()),
         Resolved::Merge | Resolved::Str if !matches!(style, ScalarStyle::Plain) => {
             check_printable_by_kustomize(&text, line, column)?;
             if style != ScalarStyle::Folded {
