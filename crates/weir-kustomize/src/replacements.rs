@@ -59,6 +59,9 @@ pub enum Error {
         field_path: String,
         object: String,
     },
+    /// A replacement left an object without a usable `metadata.name` (a map, a list, empty).
+    #[error("missing metadata.name in object {object} after replacements")]
+    MissingName { object: String },
     /// A target selector does not compile.
     #[error(transparent)]
     Selector(#[from] crate::selector::Error),
@@ -164,6 +167,17 @@ pub fn apply_with_previous(
         let value = source_value(resources, &ids, source)?;
         for target in targets {
             apply_target(resources, &ids, &value, target)?;
+        }
+    }
+    // kustomize rebuilds its resource map afterwards, which needs a name on every object
+    for obj in resources.iter() {
+        if obj
+            .pointer("/metadata/name")
+            .is_none_or(|n| scalar_text(n).is_empty())
+        {
+            return Err(Error::MissingName {
+                object: describe(obj),
+            });
         }
     }
     Ok(())
@@ -399,20 +413,26 @@ fn copy_to_target(
             && (segments[1] == "annotations" || segments[1] == "labels");
         let mut count = 0usize;
         let mut outcome = Ok(());
-        visit(obj, &segments, create, false, &mut |field, created| {
-            count += 1;
-            if outcome.is_ok() {
-                outcome = set_field(
-                    field,
-                    value,
-                    target.options.as_ref(),
-                    field_path,
-                    &object,
-                    created,
-                    string_map,
-                );
-            }
-        })
+        visit(
+            obj,
+            &segments,
+            create,
+            Created::No,
+            &mut |field, created| {
+                count += 1;
+                if outcome.is_ok() {
+                    outcome = set_field(
+                        field,
+                        value,
+                        target.options.as_ref(),
+                        field_path,
+                        &object,
+                        created,
+                        string_map,
+                    );
+                }
+            },
+        )
         .map_err(|problem| Error::BadPath {
             field_path: field_path.clone(),
             problem,
@@ -444,6 +464,17 @@ fn describe(obj: &Value) -> String {
     }
 }
 
+/// Whether (and how) the path walk created the target node, which decides its YAML type.
+#[derive(Clone, Copy, PartialEq)]
+enum Created {
+    /// The node existed: it keeps its type.
+    No,
+    /// Created with the source value's kind and no tag (a missing field or list index).
+    AsValue,
+    /// Created as an untagged scalar from a `[=value]` segment.
+    Scalar,
+}
+
 /// kustomize's `setFieldValue`.
 fn set_field(
     field: &mut Value,
@@ -451,28 +482,37 @@ fn set_field(
     options: Option<&FieldOptions>,
     field_path: &str,
     object: &str,
-    created: bool,
+    created: Created,
     string_map: bool,
 ) -> Result<(), Error> {
     let mut value = value.clone();
-    if created
+    let delimited = options.is_some_and(|o| !o.delimiter.is_empty());
+    if created == Created::Scalar && !delimited && (value.is_object() || value.is_array()) {
+        // kyaml copies only the text of a scalar target; a map or list has none
+        *field = Value::Null;
+        return Ok(());
+    }
+    if created != Created::No
         && !field.is_object()
         && !field.is_array()
         && options.is_none_or(|o| o.delimiter.is_empty())
     {
         // a created node has the source's kind and no tag: scalars resolve as plain YAML text,
         // except in the string maps of metadata
-        *field = if value.is_object() || value.is_array() {
-            value
-        } else if string_map {
+        *field = if string_map {
             Value::String(scalar_text(&value))
+        } else if value.is_object() || value.is_array() {
+            value
         } else {
             resolve_plain(&scalar_text(&value))
         };
         return Ok(());
     }
     if let Some(o) = options.filter(|o| !o.delimiter.is_empty()) {
-        if field.is_object() || field.is_array() {
+        // a node created for a map or list value has that kind
+        let created_container =
+            created == Created::AsValue && (value.is_object() || value.is_array());
+        if field.is_object() || field.is_array() || created_container {
             return Err(Error::DelimiterOnNonScalar);
         }
         let current = scalar_text(field);
@@ -494,11 +534,11 @@ fn set_field(
     }
     if value.is_object() || value.is_array() {
         // kyaml copies only the text of a scalar target; a map or list has none
-        *field = retyped(field, "", created, field_path, object)?;
+        *field = retyped(field, "", created != Created::No, field_path, object)?;
         return Ok(());
     }
     let text = scalar_text(&value);
-    *field = retyped(field, &text, created, field_path, object)?;
+    *field = retyped(field, &text, created != Created::No, field_path, object)?;
     Ok(())
 }
 
@@ -692,8 +732,8 @@ fn visit(
     node: &mut Value,
     segments: &[String],
     create: bool,
-    created: bool,
-    found: &mut dyn FnMut(&mut Value, bool),
+    created: Created,
+    found: &mut dyn FnMut(&mut Value, Created),
 ) -> Result<(), String> {
     let Some((part, rest)) = segments.split_first() else {
         found(node, created);
@@ -710,10 +750,10 @@ fn visit(
         let Value::Array(list) = node else {
             return Err(format!("{part:?} indexes a {}", kind_name(node)));
         };
-        let mut new_here = false;
+        let mut new_here = Created::No;
         if list.len() == idx && create {
             list.push(next_kind(rest));
-            new_here = true;
+            new_here = Created::AsValue;
         }
         let len = list.len();
         let Some(elem) = list.get_mut(idx) else {
@@ -742,7 +782,7 @@ fn visit(
             };
             if text.is_some_and(|t| re.is_match(t.trim())) {
                 matched += 1;
-                visit(elem, rest, create, false, found)?;
+                visit(elem, rest, create, Created::No, found)?;
             }
         }
         if matched == 0 && create {
@@ -756,7 +796,12 @@ fn visit(
             };
             list.push(elem);
             let last = list.last_mut().expect("just pushed");
-            return visit(last, rest, create, key.is_empty(), found);
+            let how = if key.is_empty() {
+                Created::Scalar
+            } else {
+                Created::No
+            };
+            return visit(last, rest, create, how, found);
         }
         return Ok(());
     }
@@ -765,7 +810,7 @@ fn visit(
             return Err(format!("\"*\" matches items of a {}", kind_name(node)));
         };
         for elem in list.iter_mut() {
-            visit(elem, rest, create, false, found)?;
+            visit(elem, rest, create, Created::No, found)?;
         }
         return Ok(());
     }
@@ -774,17 +819,17 @@ fn visit(
         // the output does not change
         Value::Null if create => {
             let mut scratch = next_kind(rest);
-            visit(&mut scratch, rest, create, true, found)
+            visit(&mut scratch, rest, create, Created::AsValue, found)
         }
         Value::Null => Ok(()),
         Value::Object(map) => {
-            let mut new_here = false;
+            let mut new_here = Created::No;
             if !map.contains_key(part.as_str()) {
                 if !create {
                     return Ok(());
                 }
                 map.insert(part.clone(), next_kind(rest));
-                new_here = true;
+                new_here = Created::AsValue;
             }
             let child = map
                 .get_mut(part.as_str())
