@@ -20,7 +20,7 @@ use crate::{
     http::{Failure, GitHttp, HttpContext},
     metrics::{Metrics, inc},
     redact::{RedactedUrl, Secret},
-    reference::RemoteRef,
+    reference::{RefKind, RemoteRef, ResolveError},
     remote::{Control, Remote, RemoteClient, Scope, Want},
     tls,
     tree::{Entry, FetchedTree, Load, Visit},
@@ -438,7 +438,8 @@ impl RemoteClient for GitClient {
         let refs = self.with_connection(remote, control, &mut |transport| {
             let remote = repo
                 .remote_at(gix_url.as_str())?
-                .with_refspecs(specs.iter().map(String::as_str), Direction::Fetch)?;
+                .with_refspecs(specs.iter().map(String::as_str), Direction::Fetch)?
+                .with_fetch_tags(gix::remote::fetch::Tags::None);
             let connection = remote.to_connection_with_transport(transport);
             let (ref_map, _handshake) = connection.ref_map(
                 gix::progress::Discard,
@@ -458,7 +459,11 @@ impl RemoteClient for GitClient {
     ) -> Result<Box<dyn FetchedTree>, Error> {
         let url = RedactedUrl::new(remote.url);
         let dir = workdir.join("repo.git");
-        let repo = init_repo(&dir, &url)?;
+        let mut repo = init_repo(&dir, &url)?;
+        // Blobs of one tree are deltas of each other; without a cache every read re-inflates the chain.
+        repo.objects.set_pack_cache(|| {
+            Box::new(gix::odb::pack::cache::lru::StaticLinkedList::<64>::default())
+        });
         const TARGET: &str = "refs/weir/fetched";
         let spec = match want.ref_name {
             Some(name) => format!("+{name}:{TARGET}"),
@@ -469,7 +474,9 @@ impl RemoteClient for GitClient {
         let fetched = self.with_connection(remote, control, &mut |transport| {
             let remote = repo
                 .remote_at(gix_url.as_str())?
-                .with_refspecs([spec.as_str()], Direction::Fetch)?;
+                .with_refspecs([spec.as_str()], Direction::Fetch)?
+                // No implicit tag following: it would list every tag on the remote.
+                .with_fetch_tags(gix::remote::fetch::Tags::None);
             let connection = remote.to_connection_with_transport(transport);
             let options = gix::remote::ref_map::Options {
                 // An id-only refspec has no prefix to filter on; list just HEAD instead of everything.
@@ -483,14 +490,29 @@ impl RemoteClient for GitClient {
                 },
                 ..Default::default()
             };
-            let outcome = connection
-                .prepare_fetch(gix::progress::Discard, options)?
+            let prepare = connection.prepare_fetch(gix::progress::Discard, options)?;
+            if prepare.ref_map().is_missing_required_mapping() {
+                return Ok(None);
+            }
+            prepare
                 .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
                 .receive(gix::progress::Discard, &interrupt)?;
-            let target = repo.find_reference(TARGET)?.id().detach();
-            let _ = outcome;
-            Ok(target)
+            Ok(Some(repo.find_reference(TARGET)?.id().detach()))
         })?;
+        let Some(fetched) = fetched else {
+            return Err(Error::RefNotFound {
+                url,
+                reason: ResolveError::NotFound {
+                    kind: if want.ref_name.is_some() {
+                        RefKind::Name
+                    } else {
+                        RefKind::Commit
+                    },
+                    name: want.ref_name.unwrap_or(want.commit).to_owned(),
+                    similar: Vec::new(),
+                },
+            });
+        };
         let (commit, tree) = {
             let object = repo
                 .find_object(fetched)

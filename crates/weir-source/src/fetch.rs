@@ -280,6 +280,16 @@ pub struct Fetcher<C> {
     fetch_flights: SingleFlight<FetchKey, Result<(Revision, Artifact), Error>>,
 }
 
+/// `(revision name, full ref name)` of selectors naming one ref.
+fn direct_ref(selector: &Selector) -> Option<(String, String)> {
+    match selector {
+        Selector::Branch(b) => Some((b.clone(), format!("refs/heads/{b}"))),
+        Selector::Tag(t) => Some((t.clone(), format!("refs/tags/{t}"))),
+        Selector::Name(n) => Some((n.clone(), n.clone())),
+        Selector::Commit { .. } | Selector::Semver(_) => None,
+    }
+}
+
 /// The host part (`host[:port]`) and whether the scheme is supported.
 pub fn host_of(url: &str) -> Result<String, Error> {
     let redacted = || RedactedUrl::new(url);
@@ -335,7 +345,9 @@ impl<C: RemoteClient> Fetcher<C> {
     }
 
     /// Resolves `request.reference` on the remote; returns [`Outcome::Unchanged`] when the revision is
-    /// `request.last_revision`, else fetches it at depth 1 and stores the tree.
+    /// `request.last_revision`, else fetches it at depth 1 and stores the tree. Without a last
+    /// revision a branch, tag or name is fetched directly (the fetch's own ref listing names the
+    /// commit), saving the separate listing.
     ///
     /// # Guarantees
     /// - No artifact is visible until it is whole (temp file, fsync, rename).
@@ -358,6 +370,23 @@ impl<C: RemoteClient> Fetcher<C> {
             interrupt: interrupt.clone(),
         };
         let selector = request.reference.selector();
+        // Nothing to compare with: fetch the ref directly (its own ls-refs names the commit), saving
+        // the separate listing. A missing ref falls through to the listing for an error with near names.
+        if request.last_revision.is_none()
+            && let Some((name, full)) = direct_ref(&selector)
+        {
+            let resolved = Resolved {
+                revision: Revision {
+                    name: Some(name),
+                    commit: String::new(),
+                },
+                ref_name: Some(full),
+            };
+            match self.fetch_shared(&remote, &resolved, request, &control) {
+                Err(Error::RefNotFound { .. }) => {}
+                other => return other,
+            }
+        }
         let resolved = match &selector {
             Selector::Commit { .. } => resolve(&selector, &[]),
             _ => {
@@ -375,6 +404,17 @@ impl<C: RemoteClient> Fetcher<C> {
                 revision: resolved.revision,
             });
         }
+        self.fetch_shared(&remote, &resolved, request, &control)
+    }
+
+    /// The coalesced fetch of `resolved`, recorded in the object's history.
+    fn fetch_shared(
+        &self,
+        remote: &Remote<'_>,
+        resolved: &Resolved,
+        request: &Request<'_>,
+        control: &Control,
+    ) -> Result<Outcome, Error> {
         let key = FetchKey {
             url: request.url.to_owned(),
             credentials: request.credentials.fingerprint(),
@@ -383,7 +423,7 @@ impl<C: RemoteClient> Fetcher<C> {
             ignore: request.ignore.map(str::to_owned),
         };
         let (result, role) = self.fetch_flights.run(&key, || {
-            self.fetch_and_store(&remote, &resolved, request.ignore, &control)
+            self.fetch_and_store(remote, resolved, request.ignore, control)
         });
         if role == Role::Follower {
             inc(&self.metrics.coalesced_calls);

@@ -1,9 +1,9 @@
 //! weir-source: fetches Git sources into a content-addressed artifact store.
 //!
 //! The entry point is [`fetch::Fetcher`]: give it a GitRepository's URL, `spec.ref`, credentials and
-//! last revision; it lists the remote's refs (shared between objects of the same URL), answers
+//! last revision; it lists the remote's refs (one listing shared by all objects of a URL), answers
 //! [`fetch::Outcome::Unchanged`] when nothing moved, and otherwise fetches the one commit at depth 1 and
-//! streams its tree into a `tar.gz` in the [`store::ArtifactStore`].
+//! streams its tree (no checkout) into a `tar.gz` in the [`store::ArtifactStore`].
 //!
 //! *Terminology*: a *source* is where manifests come from (a Git repository); an *artifact* is the
 //! `tar.gz` of one revision's tree; a *revision* is Flux's `name@sha1:<hex>`; a *digest* is the artifact's

@@ -525,8 +525,8 @@ fn concurrent_callers_should_share_one_remote_call() {
     let listings = env.server.count("info/refs");
     assert_eq!(
         listings,
-        2,
-        "one listing + one fetch handshake: {:?}",
+        1,
+        "one fetch, its own ls-refs naming the commit: {:?}",
         env.server.requests()
     );
 }
@@ -718,4 +718,45 @@ fn https_with_the_secrets_ca_should_verify_and_without_it_fail_clearly() {
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     assert!(err.to_string().contains(&url), "{err}");
     assert!(!format!("{err:?}").contains("over-tls"));
+}
+
+#[test]
+fn raising_the_interrupt_flag_should_stop_a_waiting_fetch() {
+    let env = env();
+    env.server.set(|b| {
+        b.canned.push_back(Canned {
+            status: 429,
+            headers: vec![("Retry-After".into(), "20".into())],
+        });
+    });
+    let interrupt = no_interrupt();
+    let flag = interrupt.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let url = env.server.url("repo");
+    let reference = GitRef::default();
+    let started = Instant::now();
+    let err = env
+        .fetcher
+        .fetch(
+            &Request {
+                url: &url,
+                reference: &reference,
+                credentials: &Credentials::default(),
+                ignore: None,
+                last_revision: None,
+                object: None,
+            },
+            &interrupt,
+        )
+        .expect_err("interrupted");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, Error::Interrupted { .. }), "{err:?}");
+    assert!(tmp_is_empty(&env));
 }

@@ -46,6 +46,20 @@ impl SimRemote {
         Ok(())
     }
 
+    fn refs(&self, url: &str) -> Vec<RemoteRef> {
+        let r = |name: &str, target: String| RemoteRef {
+            name: name.into(),
+            target,
+            peeled: None,
+        };
+        vec![
+            r("refs/heads/main", self.head(url)),
+            r("refs/heads/dev", format!("{:040x}", 7)),
+            r("refs/tags/v1.0.0", format!("{:040x}", 8)),
+            r("refs/tags/v1.2.0", format!("{:040x}", 9)),
+        ]
+    }
+
     fn head(&self, url: &str) -> String {
         let epoch = self.clock.now().as_secs() / 600;
         format!("{:040x}", (url.len() as u64) << 32 | epoch)
@@ -67,17 +81,7 @@ impl RemoteClient for SimRemote {
             .expect("m")
             .entry(self.clock.now().as_secs() / 60)
             .or_default() += 1;
-        let r = |name: &str, target: String| RemoteRef {
-            name: name.into(),
-            target,
-            peeled: None,
-        };
-        Ok(vec![
-            r("refs/heads/main", self.head(remote.url)),
-            r("refs/heads/dev", format!("{:040x}", 7)),
-            r("refs/tags/v1.0.0", format!("{:040x}", 8)),
-            r("refs/tags/v1.2.0", format!("{:040x}", 9)),
-        ])
+        Ok(self.refs(remote.url))
     }
 
     fn fetch(
@@ -88,11 +92,21 @@ impl RemoteClient for SimRemote {
         _: &Control,
     ) -> Result<Box<dyn FetchedTree>, Error> {
         self.spend(remote.host, 3)?;
+        // Like a real fetch, the ref is resolved by the remote at fetch time.
+        let commit = match want.ref_name {
+            Some(name) => self
+                .refs(remote.url)
+                .into_iter()
+                .find(|r| r.name == name)
+                .map(|r| r.target)
+                .expect("simulated refs exist"),
+            None => want.commit.to_owned(),
+        };
         Ok(Box::new(MemoryTree {
-            commit: want.commit.to_owned(),
+            commit: commit.clone(),
             files: vec![(
                 "deploy.yaml".into(),
-                format!("commit: {}\n", want.commit).into_bytes(),
+                format!("commit: {commit}\n").into_bytes(),
             )],
         }))
     }
