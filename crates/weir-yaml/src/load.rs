@@ -4,6 +4,7 @@
 //! Anchored values are kept by anchor id and copied at each alias, bounded by go-yaml's alias
 //! ratio rule so a "billion laughs" document fails instead of eating memory.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
@@ -35,6 +36,98 @@ pub(crate) enum Dialect {
 
 pub(crate) fn load_all(src: &str, dialect: Dialect) -> Result<Vec<(Value, usize)>, Error> {
     check_characters(src)?;
+    if dialect == Dialect::Kustomization {
+        // sigs.k8s.io/yaml decodes the first document only.
+        let mut docs = load_text(src, dialect)?;
+        docs.truncate(1);
+        return Ok(docs.into_iter().filter(|(d, _)| !d.is_null()).collect());
+    }
+    // kyaml's reader normalises CRLF, cuts the stream at `---` lines itself and decodes the first
+    // document of each piece (a `...` end marker without a following `---` ends the piece).
+    let normalized: Cow<'_, str> = if src.contains("\r\n") {
+        src.replace("\r\n", "\n").into()
+    } else {
+        src.into()
+    };
+    let mut docs = Vec::new();
+    for (piece, first_line) in kyaml_pieces(&normalized)? {
+        let shift = first_line - 1;
+        if let Some(at) = starts_with_end_marker(&piece) {
+            // go-yaml wants a document before `...`; YAML 1.2 (saphyr) allows an empty stream.
+            return Err(Error::at(
+                at + shift,
+                1,
+                "did not find expected node content",
+            ));
+        }
+        let piece_docs = load_text(&piece, dialect).map_err(|mut e| {
+            e.line = e.line.map(|l| l + shift);
+            e
+        })?;
+        if let Some((doc, line)) = piece_docs.into_iter().next()
+            && !doc.is_null()
+        {
+            docs.push((doc, line + shift));
+        }
+    }
+    Ok(docs)
+}
+
+/// The 1-based line of a `...` that comes before any content of the piece.
+fn starts_with_end_marker(piece: &str) -> Option<usize> {
+    for (i, line) in piece.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let marker = line.starts_with("...")
+            && line[3..]
+                .chars()
+                .next()
+                .is_none_or(|c| c == ' ' || c == '\t');
+        return marker.then_some(i + 1);
+    }
+    None
+}
+
+/// kyaml's `splitDocuments`: pieces between lines that start with `---`, each with its 1-based
+/// first line. A separator line may only carry a comment after the `---`.
+fn kyaml_pieces(text: &str) -> Result<Vec<(String, usize)>, Error> {
+    let mut pieces = Vec::new();
+    let (mut prev, mut prev_line, mut line) = (0, 1, 1);
+    let mut search = 0;
+    while let Some(found) = text[search..].find("\n---") {
+        let start = search + found; // the '\n' before `---`
+        let Some(eol) = text[start + 1..].find('\n').map(|i| start + 1 + i) else {
+            break; // `---` on the last line without a newline: not a separator
+        };
+        let after = text[start + 4..eol].trim();
+        line += text[search..start + 1].matches('\n').count();
+        if !after.is_empty() && !after.starts_with('#') {
+            return Err(Error::at(
+                line,
+                1,
+                format!(
+                    "invalid document separator: {}",
+                    text[start + 1..eol].trim()
+                ),
+            ));
+        }
+        let mut piece = text[prev..start].to_string();
+        piece.push('\n');
+        pieces.push((piece, prev_line));
+        prev = eol + 1;
+        line += 1;
+        prev_line = line;
+        search = eol + 1;
+    }
+    pieces.push((text[prev..].to_string(), prev_line));
+    Ok(pieces)
+}
+
+/// One stream of text through saphyr, with the whitespace repairs; every document, nulls
+/// included.
+fn load_text(src: &str, dialect: Dialect) -> Result<Vec<(Value, usize)>, Error> {
     // go-yaml (YAML 1.1) treats a raw NEL as a line break everywhere; saphyr (YAML 1.2) as text.
     let mut patched: Option<String> = src.contains('\u{85}').then(|| src.replace('\u{85}', "\n"));
     for _ in 0..MAX_REPAIRS {
@@ -137,9 +230,7 @@ fn load_stream(src: &str, dialect: Dialect) -> Result<Vec<(Value, usize)>, Failu
                         "did not find expected key",
                     )));
                 }
-                if let Some(doc) = loader.event(other, span).map_err(Failure::Other)?
-                    && !doc.is_null()
-                {
+                if let Some(doc) = loader.event(other, span).map_err(Failure::Other)? {
                     docs.push((doc, root_line));
                 }
             }
@@ -573,6 +664,28 @@ mod tests {
         );
         // A quoted "<<" does not merge, and kustomize's reader drops it.
         assert_eq!(one("\"<<\": 1\nk: v"), json!({"k": "v"}));
+    }
+
+    #[test]
+    fn streams_are_cut_at_separator_lines_like_kyaml() {
+        // Only the first document of each piece counts, as kyaml decodes once per piece.
+        assert_eq!(
+            from_str("a: 1\n...\nb: 2\n").ok(),
+            Some(vec![json!({"a": 1})])
+        );
+        assert_eq!(
+            from_str("a: 1\r\n--- # next\r\nb: 2\r\n").ok(),
+            Some(vec![json!({"a": 1}), json!({"b": 2})])
+        );
+        let err = from_str("a: 1\n--- x\nb: 2\n").expect_err("content after ---");
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.message.contains("invalid document separator"), "{err}");
+        assert!(
+            from_str("a: 1\n---\n...\n---\nb: 2\n").is_err(),
+            "`...` without a document"
+        );
+        let err = from_str("a: 1\n---\nb: 2\nc: [\n").expect_err("unclosed");
+        assert_eq!(err.line, Some(5), "{err}");
     }
 
     #[test]
