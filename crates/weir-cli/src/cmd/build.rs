@@ -1,8 +1,90 @@
+//! `weir build ks NAME`: the YAML a Flux Kustomization would apply, exactly as `weir check` renders it.
+
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
+use weir_api::ObjectKey;
+use weir_check::{CheckOptions, Severity, Status};
+
 #[derive(clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Print the objects a Flux Kustomization applies (after postBuild substitution).
+    ///
+    /// Example: weir build ks apps --dir . --cluster clusters/staging
+    #[command(name = "ks", alias = "kustomization")]
+    Kustomization(KsArgs),
+}
+
+#[derive(clap::Args)]
+pub struct KsArgs {
+    /// The Kustomization's name.
+    name: String,
+    /// The Kustomization's namespace.
+    #[arg(short = 'n', long, default_value = "flux-system")]
+    namespace: String,
+    /// The repository root.
+    #[arg(long, visible_alias = "path", default_value = ".")]
+    dir: PathBuf,
+    /// The cluster directory Flux syncs first, relative to --dir.
+    #[arg(long)]
+    cluster: Option<PathBuf>,
+}
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
-    match command {}
+    let Command::Kustomization(args) = command;
+    let checked = weir_check::check(
+        &args.dir,
+        &CheckOptions {
+            cluster: args.cluster,
+        },
+    )
+    .with_context(|| format!("checking {}", args.dir.display()))?;
+    let key = ObjectKey::new(&args.namespace, &args.name);
+    let Some(ks) = checked
+        .report
+        .kustomizations
+        .iter()
+        .find(|k| k.namespace == key.namespace && k.name == key.name)
+    else {
+        let known: Vec<String> = checked
+            .report
+            .kustomizations
+            .iter()
+            .map(|k| format!("{}/{}", k.namespace, k.name))
+            .collect();
+        bail!(
+            "no Kustomization {key} in this repository; defined: {}",
+            known.join(", ")
+        );
+    };
+    match ks.status {
+        Status::Ok => {}
+        Status::NotChecked => bail!(
+            "Kustomization {key} builds from {}, which is not in this repository",
+            ks.source
+        ),
+        Status::Failed => {
+            let label = format!("Kustomization/{}/{}", key.namespace, key.name);
+            for f in checked
+                .report
+                .findings
+                .iter()
+                .filter(|f| f.object == label && f.severity == Severity::Error)
+            {
+                eprintln!("error [{}] {}: {}", f.kind.as_str(), f.object, f.message);
+            }
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let objects = checked
+        .rendered
+        .get(&key)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    out.write_all(weir_yaml::to_string_multi(objects).as_bytes())?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

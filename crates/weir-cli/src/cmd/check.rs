@@ -1,8 +1,129 @@
+//! `weir check`: render and verify a whole GitOps repository offline.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::Context;
+use comfy_table::{Table, presets};
+use owo_colors::OwoColorize;
+use weir_check::{CheckOptions, Report, Severity};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not available in this build yet")
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+/// Render every Kustomization of a Flux repository and report cycles, missing dependencies,
+/// duplicate objects, unresolved variables, build errors and invalid objects.
+///
+/// Example: weir check . --cluster clusters/staging
+#[derive(clap::Args)]
+pub struct Args {
+    /// The repository root (loads are confined to it).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// The cluster directory Flux syncs first, relative to DIR (e.g. clusters/staging).
+    #[arg(long)]
+    cluster: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Output,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let checked = weir_check::check(
+        &args.dir,
+        &CheckOptions {
+            cluster: args.cluster,
+        },
+    )
+    .with_context(|| format!("checking {}", args.dir.display()))?;
+    let report = &checked.report;
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut out, report)?;
+            writeln!(out)?;
+        }
+        Output::Table => print_table(&mut out, report, std::io::stdout().is_terminal())?,
+    }
+    out.flush()?;
+    Ok(if report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_table(out: &mut impl Write, report: &Report, colour: bool) -> anyhow::Result<()> {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    table.set_header(["KUSTOMIZATION", "SOURCE", "PATH", "OBJECTS", "STATUS"]);
+    for k in &report.kustomizations {
+        let status = k.status.as_str();
+        let status = match (colour, k.status) {
+            (false, _) => status.to_string(),
+            (true, weir_check::Status::Ok) => status.green().to_string(),
+            (true, weir_check::Status::Failed) => status.red().to_string(),
+            (true, weir_check::Status::NotChecked) => status.yellow().to_string(),
+        };
+        table.add_row([
+            format!("{}/{}", k.namespace, k.name),
+            k.source.clone(),
+            k.path.clone(),
+            k.objects.len().to_string(),
+            status,
+        ]);
+    }
+    // kubectl-like: no left margin, two spaces between columns, no trailing blanks.
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    for line in table.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    if !report.findings.is_empty() {
+        writeln!(out)?;
+        for f in &report.findings {
+            let sev = match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let sev = match (colour, f.severity) {
+                (false, _) => format!("{sev:<7}"),
+                (true, Severity::Error) => format!("{:<7}", sev.red().bold()),
+                (true, Severity::Warning) => format!("{:<7}", sev.yellow()),
+            };
+            writeln!(
+                out,
+                "{sev} [{}] {}: {}",
+                f.kind.as_str(),
+                f.object,
+                f.message
+            )?;
+        }
+    }
+    writeln!(out)?;
+    if !report.order.is_empty() {
+        writeln!(out, "apply order: {}", report.order.join(", "))?;
+    }
+    let (errors, warnings) = (
+        report.count(Severity::Error),
+        report.count(Severity::Warning),
+    );
+    writeln!(
+        out,
+        "{} Kustomizations, {} objects, {errors} error{}, {warnings} warning{}",
+        report.kustomizations.len(),
+        report
+            .kustomizations
+            .iter()
+            .map(|k| k.objects.len())
+            .sum::<usize>(),
+        if errors == 1 { "" } else { "s" },
+        if warnings == 1 { "" } else { "s" },
+    )?;
+    Ok(())
 }
