@@ -60,7 +60,7 @@ pub enum Error {
     RootNotContainer { index: usize },
 }
 
-/// Applies the parsed operations `ops` (a JSON array) to a Kubernetes object, as kustomize's patch
+/// Applies the parsed operations `ops` (a JSON array) to a Kubernetes object, as kustomize's `patches`
 /// transformer does. On error, `target` may hold the operations before the failing one; kustomize
 /// fails the whole build then.
 ///
@@ -68,13 +68,28 @@ pub enum Error {
 /// annotations just before a JSON patch and strips them when writing the output, so during the
 /// patch `metadata.annotations` always exists: `add /metadata/annotations/x` works on an object
 /// without annotations, and a `test` of the whole map sees those keys. The same annotations are
-/// present here for the duration of the patch and removed afterwards.
+/// present here for the duration of the patch and removed afterwards; the annotations are then
+/// written back as strings, as kustomize does.
 pub fn apply(target: &mut Value, ops: &Value) -> Result<(), Error> {
-    let inserted = insert_id_annotations(target);
-    let result = apply_raw(target, ops);
-    if let Some(had_annotations) = inserted {
-        remove_id_annotations(target, had_annotations);
+    apply_with(target, ops, true)
+}
+
+/// [`apply`] for the legacy `patchesJson6902` field, which stores no id before the patch: kustomize's
+/// bookkeeping annotations exist during the patch only when the object already carries some
+/// (`internal_annotations`: it was renamed, moved or retyped earlier, was patched through
+/// `patches` before, or was generated). Without them, `add /metadata/annotations/x` fails on an
+/// object without annotations, as in kustomize.
+pub fn apply_with(
+    target: &mut Value,
+    ops: &Value,
+    internal_annotations: bool,
+) -> Result<(), Error> {
+    let had_annotations = target.pointer("/metadata/annotations").is_some();
+    if internal_annotations {
+        insert_id_annotations(target);
     }
+    let result = apply_raw(target, ops);
+    remove_id_annotations(target, had_annotations);
     result
 }
 
@@ -97,21 +112,22 @@ const ID_ANNOTATIONS: [&str; 3] = [
     "internal.config.kubernetes.io/previousNamespaces",
 ];
 
-/// Adds kustomize's id annotations to an object with a `metadata` map; returns whether the object
-/// had annotations before, or `None` when nothing was added.
-fn insert_id_annotations(target: &mut Value) -> Option<bool> {
+/// Adds kustomize's id annotations to an object with a `metadata` map.
+fn insert_id_annotations(target: &mut Value) {
     let id = crate::selector::ResId::of(target);
     let namespace = id.effective_namespace().to_string();
-    let meta = target.get_mut("metadata")?.as_object_mut()?;
-    let had = meta.contains_key("annotations");
+    let Some(meta) = target.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
     let annotations = meta
         .entry("annotations")
-        .or_insert_with(|| Value::Object(Map::new()))
-        .as_object_mut()?;
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(annotations) = annotations.as_object_mut() else {
+        return;
+    };
     for (key, value) in ID_ANNOTATIONS.iter().zip([id.kind, id.name, namespace]) {
         annotations.entry(*key).or_insert(Value::String(value));
     }
-    Some(had)
 }
 
 /// Removes the id annotations again. kustomize then writes the annotations back as a string map,
@@ -515,6 +531,20 @@ mod tests {
                 .get("annotations")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn legacy_patches_should_see_annotations_only_when_the_object_has_bookkeeping() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let add = json!([{"op": "add", "path": "/metadata/annotations/x", "value": "1"}]);
+        let mut plain = cm.clone();
+        assert!(
+            apply_with(&mut plain, &add, false).is_err(),
+            "kubectl: doc is missing path"
+        );
+        let mut renamed = cm;
+        apply_with(&mut renamed, &add, true).expect("renamed objects carry previousNames");
+        assert_eq!(renamed["metadata"]["annotations"], json!({"x": "1"}));
     }
 
     #[test]
