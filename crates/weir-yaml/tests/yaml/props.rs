@@ -165,6 +165,8 @@ proptest! {
         if let Err(e) = weir_yaml::from_str(&text) {
             prop_assert!(!e.message.is_empty());
         }
+        let _ = weir_yaml::from_str_objects(&text);
+        let _ = weir_yaml::from_str_kustomization(&text);
     }
 
     #[test]
