@@ -18,12 +18,17 @@
 //! ```
 //!
 //! # Reading
-//! Plain scalars resolve as go-yaml v3 does when kustomize turns a resource into JSON:
-//! `yes`/`no`/`on`/`off` stay strings, `true`/`True`/`TRUE` are booleans, `~`/`null`/empty are
-//! null, integers accept `0x`, `0o`, `0b` and legacy `0777` octal, floats follow YAML 1.2, and an
-//! unquoted timestamp becomes its RFC 3339 text (`2024-02-29` -> `"2024-02-29T00:00:00Z"`).
-//! Anchors, aliases and `<<` merge keys are expanded (each alias an independent copy); duplicate
-//! keys are an error. Mapping keys keep their source text (`1.10:` is the key `"1.10"`).
+//! [`from_str`] follows kyaml (go-yaml v3 plus kyaml's own stream handling), which kustomize v5.5
+//! reads resources and patches with: the stream is cut at lines starting with `---` and the first
+//! document of each piece is read; `yes`/`no`/`on`/`off` stay strings, `true`/`True`/`TRUE` are
+//! booleans, `~`/`null`/empty are null, integers accept `0x`, `0o`, `0b` and legacy `0777` octal,
+//! floats follow YAML 1.2, and an unquoted timestamp becomes its RFC 3339 text (`2024-02-29` ->
+//! `"2024-02-29T00:00:00Z"`). Anchors, aliases and `<<` merge keys are expanded (each alias an
+//! independent copy); duplicate keys are an error. Mapping keys keep their source text (`1.10:`
+//! is the key `"1.10"`). Input that go-yaml accepts but strict YAML 1.2 does not (a tab after
+//! `:`, flow collections closed at the key's column, `"x"#comment`) is accepted.
+//! [`from_str_objects`] also refuses the keys kustomize cannot turn into JSON;
+//! [`from_str_kustomization`] reads kustomization files as sigs.k8s.io/yaml does (YAML 1.1).
 //!
 //! # Writing
 //! The writer reproduces go-yaml v2's emitter on the value as it comes back from JSON: keys in
@@ -32,11 +37,16 @@
 //! strings as literal blocks, and non-printable or non-BMP characters escaped.
 //!
 //! # Deviation
-//! - A nested mapping with a non-string key (`1: a`) makes kustomize fail ("unsupported type");
-//!   here the key is kept as its text. Entries with a null key (`~: a`) are dropped, as kustomize
-//!   drops them at the top level.
+//! - [`from_str`] keeps a non-string key below the top level (`1: a`) as its text and drops a null
+//!   key (`~: a`); kustomize fails on both when it prints the object ([`from_str_objects`] fails
+//!   too).
 //! - `.inf` and `.nan` cannot be held by `serde_json::Value`; reading them is an error (kustomize
-//!   fails later, when it converts the object to JSON).
+//!   fails later, when it converts the object to JSON). So are DEL, C1 controls and U+FFFE/U+FFFF
+//!   in strings, which kustomize cannot print.
+//! - Folded (`>`) scalars are read into the value kustomize prints after its go-yaml v3 write and
+//!   read (see `folded.rs`); kustomize does that at output, so a folded value copied elsewhere
+//!   first (replacements) would keep its first-read form there.
+//! - Raw U+2028/U+2029 are text here, line breaks for go-yaml.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
