@@ -9,6 +9,12 @@
 //! A scalar target keeps its type and takes the source's text (`"8080"` into `replicas: 1` gives
 //! `8080`; text that does not fit a number, boolean or null target is an error, as kustomize's YAML
 //! decoder reports it); other targets are replaced by the source value.
+//!
+//! # Deviation
+//! A field made by `create` is an untagged YAML node in kyaml and stays one: text written into it
+//! later resolves as plain YAML each time. Here it is typed on creation, so a second write into the
+//! same created field (another `fieldPaths` entry with a delimiter) can fail where kustomize writes a
+//! string.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -7,11 +7,15 @@
 //! then the target's untouched items in target order (kyaml `MergeOptionsListPrepend`). A top-level
 //! `$patch: replace` changes nothing (kustomize keeps its own node), `$patch: delete` removes the object.
 //!
+//! The list-merge algorithm is a port of kyaml's `walk.setAssociativeSequenceElements`, including its
+//! quirks: lists merged by two keys (container `ports` by `containerPort` + `protocol`) can drop a
+//! patch item whose second key is unset while a target item with the same first key sets it.
+//!
 //! # Deviation
-//! None known from kustomize v5.5; the list-merge algorithm is a faithful port of kyaml's
-//! `walk.setAssociativeSequenceElements`, including its quirks: lists merged by two keys (container
-//! `ports` by `containerPort` + `protocol`) can drop a patch item whose second key is unset while a
-//! target item with the same first key sets it. kustomize v5.5 does **not** implement the
+//! kyaml walks a list or map that only the patch has against itself (one node as target and patch);
+//! this port uses copies plus what that aliasing makes visible (elided directives, replaced items).
+//! A keyless `- $patch: merge` item inside such a list can still come out differently.
+//! kustomize v5.5 does **not** implement the
 //! apimachinery-only directives `$retainKeys`, `$setElementOrder/<field>` and
 //! `$deleteFromPrimitiveList/<field>`: they are merged as ordinary keys, and so they are here.
 
