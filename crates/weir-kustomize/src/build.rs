@@ -72,6 +72,9 @@ pub(crate) fn run(
     nameref::fix_references(&mut res)?;
     vars::resolve(&mut res, &acc.vars)?;
     transform::drop_local_config(&mut res);
+    for r in &mut res.list {
+        drop_empty_annotations(&mut r.obj);
+    }
     order::sort(&mut res.list, k.sort_options.as_ref());
     Ok(Output {
         resources: res.list.into_iter().map(|r| r.obj).collect(),
@@ -120,11 +123,8 @@ impl Builder<'_> {
             }),
         })?;
         check_supported(&kfile, &k)?;
-        for w in k.deprecation_warnings() {
-            if !self.warnings.contains(&w) {
-                self.warnings.push(w);
-            }
-        }
+        // kustomize prints the warnings of every kustomization file it reads.
+        self.warnings.extend(k.deprecation_warnings());
         Ok((kfile, k))
     }
 
@@ -260,6 +260,22 @@ impl Builder<'_> {
             acc.res.append(Resource::new(obj, origin.clone()))?;
         }
         Ok(())
+    }
+}
+
+/// kustomize keeps build bookkeeping in annotations and removes the field when nothing else is left,
+/// so an empty (or null) `metadata.annotations` never reaches the output.
+fn drop_empty_annotations(obj: &mut Value) {
+    if let Some(Value::Object(md)) = obj.get_mut("metadata") {
+        let empty = match md.get("annotations") {
+            Some(Value::Null) => true,
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if empty {
+            md.remove("annotations");
+        }
     }
 }
 
