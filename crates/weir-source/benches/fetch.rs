@@ -84,7 +84,7 @@ fn build_repo(dir: &Path, commits: usize) {
 }
 
 /// Child mode: one fetch, as `weir source git fetch` does it.
-fn child_fetch(url: &str, out: &Path) {
+fn child_fetch(url: &str, out: &Path, last_revision: Option<&str>) {
     let store = Arc::new(ArtifactStore::open(out, store::Options::default()).expect("store"));
     let clock = Arc::new(SystemClock::default());
     let metrics = Arc::new(Metrics::default());
@@ -101,16 +101,18 @@ fn child_fetch(url: &str, out: &Path) {
                 reference: &GitRef::default(),
                 credentials: &Credentials::default(),
                 ignore: None,
-                last_revision: None,
+                last_revision,
                 object: None,
             },
             &Arc::new(AtomicBool::new(false)),
         )
         .expect("fetch");
-    let Outcome::Fetched { artifact, .. } = outcome else {
-        panic!("unchanged")
-    };
-    println!("{} {}", artifact.digest, artifact.size);
+    match outcome {
+        Outcome::Fetched { artifact, revision } => {
+            println!("{} {} {revision}", artifact.digest, artifact.size)
+        }
+        Outcome::Unchanged { revision } => println!("unchanged - {revision}"),
+    }
 }
 
 /// Runs `cmd` under `/usr/bin/time`; returns (seconds, peak RSS in KiB, stdout).
@@ -139,7 +141,11 @@ fn measure(cmd: &mut Command) -> (f64, u64, String) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--child-fetch") {
-        child_fetch(&args[2], Path::new(&args[3]));
+        child_fetch(
+            &args[2],
+            Path::new(&args[3]),
+            args.get(4).map(String::as_str),
+        );
         return;
     }
     let root = tempfile::tempdir().expect("tempdir");
@@ -158,8 +164,10 @@ fn main() {
     let mut results = std::collections::BTreeMap::new();
     for (name, commits) in [("small", 200), ("big", 30_000)] {
         let url = server.url(name);
+        let mut revision = String::new();
         for tool in [
             "weir",
+            "weir poll (unchanged)",
             "git clone --depth 1",
             "git clone --depth 1 --no-checkout",
         ] {
@@ -170,9 +178,12 @@ fn main() {
             let mut note = String::new();
             for run in 0..RUNS {
                 let work = root.path().join(format!("out-{name}-{}-{run}", tool.len()));
-                let mut cmd = if tool == "weir" {
+                let mut cmd = if tool.starts_with("weir") {
                     let mut c = Command::new(&me);
                     c.arg("--child-fetch").arg(&url).arg(&work);
+                    if tool.contains("poll") {
+                        c.arg(&revision);
+                    }
                     c
                 } else {
                     let mut c = Command::new("git");
@@ -183,11 +194,15 @@ fn main() {
                     c
                 };
                 let (secs, kib, stdout) = measure(&mut cmd);
+                if let Some(rev) = stdout.split_whitespace().nth(2) {
+                    revision = rev.to_owned();
+                }
                 times.push(secs);
                 peak = peak.max(kib);
                 note = stdout
                     .split_whitespace()
                     .nth(1)
+                    .filter(|s| *s != "-")
                     .map(|s| format!("{s} bytes tar.gz"))
                     .unwrap_or_default();
                 let _ = std::fs::remove_dir_all(&work);

@@ -58,6 +58,14 @@ pub enum Error {
         /// The status.
         status: u16,
     },
+    /// The app is not installed for the owner.
+    #[error("GitHub App at {base_url} has no installation for {owner:?}")]
+    NoInstallation {
+        /// The API base.
+        base_url: String,
+        /// `githubAppInstallationOwner`.
+        owner: String,
+    },
     /// The reply did not have the expected shape.
     #[error("GitHub API at {base_url} sent an unexpected reply for {what}")]
     BadReply {
@@ -150,6 +158,12 @@ struct TokenReply {
 #[derive(serde::Deserialize)]
 struct InstallationReply {
     id: u64,
+    account: Account,
+}
+
+#[derive(serde::Deserialize)]
+struct Account {
+    login: String,
 }
 
 /// Installation tokens by app, reused until [`REFRESH_BEFORE_EXPIRY`] before they expire.
@@ -201,21 +215,30 @@ fn request_token(
     let installation_id = match (&app.installation_id, &app.installation_owner) {
         (Some(id), _) => id.clone(),
         (None, Some(owner)) => {
-            const WHAT: &str = "the installation of the owner";
+            // The app's installations, matched by account login: works for users and organisations.
+            const WHAT: &str = "the app's installations";
+            let bad = || Error::BadReply {
+                base_url: base.to_owned(),
+                what: WHAT,
+            };
             let mut reply = agent
-                .get(format!("{base}/users/{owner}/installation"))
+                .get(format!("{base}/app/installations?per_page=100"))
                 .header("Authorization", &bearer)
                 .header("Accept", "application/vnd.github+json")
                 .call()
                 .map_err(unreachable)?;
             check(base, WHAT, reply.status().as_u16())?;
-            let bad = || Error::BadReply {
-                base_url: base.to_owned(),
-                what: WHAT,
-            };
             let text = reply.body_mut().read_to_string().map_err(|_| bad())?;
-            let body: InstallationReply = serde_json::from_str(&text).map_err(|_| bad())?;
-            body.id.to_string()
+            let installations: Vec<InstallationReply> =
+                serde_json::from_str(&text).map_err(|_| bad())?;
+            installations
+                .into_iter()
+                .find(|i| i.account.login.eq_ignore_ascii_case(owner))
+                .map(|i| i.id.to_string())
+                .ok_or_else(|| Error::NoInstallation {
+                    base_url: base.to_owned(),
+                    owner: owner.clone(),
+                })?
         }
         (None, None) => {
             return Err(Error::BadReply {

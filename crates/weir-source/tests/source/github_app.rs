@@ -88,8 +88,8 @@ fn api_server(pem: String) -> (String, Arc<Mutex<Vec<String>>>) {
                 .is_some_and(|jwt| verify_jwt(jwt, &pem, "123"));
             let (status, reply) = if !jwt_ok {
                 (401, "{}".to_owned())
-            } else if request == "GET /users/acme/installation" {
-                (200, r#"{"id": 42}"#.to_owned())
+            } else if request == "GET /app/installations?per_page=100" {
+                (200, r#"[{"id": 7, "account": {"login": "other"}}, {"id": 42, "account": {"login": "Acme"}}]"#.to_owned())
             } else if request == "POST /app/installations/42/access_tokens" {
                 (
                     201,
@@ -149,7 +149,7 @@ fn github_app_should_mint_and_cache_an_installation_token() {
     assert_eq!(
         *log.lock().expect("log"),
         vec![
-            "GET /users/acme/installation".to_owned(),
+            "GET /app/installations?per_page=100".to_owned(),
             "POST /app/installations/42/access_tokens".to_owned()
         ],
         "token cached across fetches"
