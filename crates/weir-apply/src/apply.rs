@@ -282,6 +282,8 @@ impl Applier {
             .collect();
 
         let mut inventory_written = false;
+        // The inventory's own namespace, when the set creates it, is written before the inventory.
+        let mut namespace_first: Option<(usize, Action)> = None;
         if !opts.dry_run
             && wanted
                 .entries
@@ -289,15 +291,15 @@ impl Applier {
                 .any(|id| !stored.entries.contains_key(id))
         {
             // The namespace holding the inventory may be part of the set.
-            if let Some(ns_item) = items.iter_mut().find(|i| {
+            if let Some((i, ns_item)) = items.iter_mut().enumerate().find(|(_, i)| {
                 i.obj.group.is_empty()
                     && i.obj.kind == "Namespace"
                     && i.obj.name == opts.namespace
                     && i.plan != Plan::Unchanged
             }) {
-                self.write_one(ns_item).await?;
+                let action = self.write_one(ns_item).await?;
                 ns_item.plan = Plan::Unchanged;
-                ns_item.live = Some(Value::Null);
+                namespace_first = Some((i, action));
             }
             let pending = stored.union(&wanted);
             self.write_inventory(&pending, &inventory_key, opts).await?;
@@ -349,6 +351,16 @@ impl Applier {
         }
         if opts.dry_run {
             self.resolve_deferred(&mut items, opts).await?;
+        }
+        if let Some((i, action)) = namespace_first {
+            changes.insert(
+                i,
+                Change {
+                    object: items[i].obj.clone(),
+                    action,
+                    diff: Vec::new(),
+                },
+            );
         }
         let mut ordered: Vec<Change> = order
             .iter()

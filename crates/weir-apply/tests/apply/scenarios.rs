@@ -316,6 +316,7 @@ async fn crd_and_custom_resource_apply_in_one_set() {
         "CustomResourceDefinition/widgets.test.weir.dev"
     );
     assert_eq!(action_of(&out, "Widget", "w1"), Action::Created);
+    assert_eq!(action_of(&out, "Namespace", &ns), Action::Created);
     assert_eq!(
         get("widgets.test.weir.dev", &ns, "w1").expect("widget")["spec"]["size"],
         3
