@@ -215,7 +215,6 @@ pub struct Patch {
 pub struct Image {
     pub name: String,
     pub new_name: Option<String>,
-    #[serde(default, deserialize_with = "string_or_number")]
     pub new_tag: Option<String>,
     pub digest: Option<String>,
 }
@@ -322,19 +321,6 @@ fn drop_nulls(v: &mut Value) {
     }
 }
 
-fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "expected a string, got {other}"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,7 +329,7 @@ mod tests {
     fn parses_common_fields() {
         let k = Kustomization::from_yaml(
             "resources: [a.yaml]\nnamePrefix: p-\ncommonLabels: {app: x}\n\
-             configMapGenerator:\n- name: c\n  literals: [a=b]\nimages:\n- name: n\n  newTag: 1.2\n",
+             configMapGenerator:\n- name: c\n  literals: [a=b]\nimages:\n- name: n\n  newTag: '1.2'\n",
         )
         .unwrap();
         assert_eq!(k.resources, vec!["a.yaml"]);

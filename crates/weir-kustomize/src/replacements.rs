@@ -9,12 +9,13 @@
 //! A scalar target keeps its type and takes the source's text (`"8080"` into `replicas: 1` gives
 //! `8080`; text that does not fit a number, boolean or null target is an error, as kustomize's YAML
 //! decoder reports it); other targets are replaced by the source value.
+//! A field made by `create` is an untagged YAML node in kyaml and stays one: text written into it
+//! resolves as plain YAML each time, also on later writes within the same call.
 //!
 //! # Deviation
-//! A field made by `create` is an untagged YAML node in kyaml and stays one: text written into it
-//! later resolves as plain YAML each time. Here it is typed on creation, so a second write into the
-//! same created field (another `fieldPaths` entry with a delimiter) can fail where kustomize writes a
-//! string.
+//! That untagged state lasts for one [`apply`] call here; kyaml keeps it for the rest of the build
+//! (until a JSON patch round-trips the object), so replacements of a parent kustomization writing
+//! into a field a base's replacements created may type it differently.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -166,13 +167,14 @@ pub fn apply_with_previous(
             all
         })
         .collect();
+    let mut untagged = Untagged::new();
     for rep in reps {
         let (Some(source), Some(targets)) = (&rep.source, &rep.targets) else {
             return Err(Error::Incomplete);
         };
         let value = source_value(resources, &ids, source)?;
         for target in targets {
-            apply_target(resources, &ids, &value, target)?;
+            apply_target(resources, &ids, &value, target, &mut untagged)?;
         }
     }
     // kustomize rebuilds its resource map afterwards, which needs a name on every object
@@ -350,6 +352,7 @@ fn apply_target(
     ids: &[Vec<ResId>],
     value: &Value,
     target: &TargetSelector,
+    untagged: &mut Untagged,
 ) -> Result<(), Error> {
     let Some(select) = &target.select else {
         return Err(Error::NoTargetSelect);
@@ -389,7 +392,7 @@ fn apply_target(
             .iter()
             .any(|r| obj_ids.iter().any(|id| r.selects(id)));
         if selected && !rejected {
-            copy_to_target(obj, value, target, field_paths)?;
+            copy_to_target(i, obj, value, target, field_paths, untagged)?;
         }
     }
     Ok(())
@@ -404,11 +407,17 @@ fn label_part(s: &Selector) -> Selector {
     }
 }
 
+/// Fields made by `create` so far, per object index and path: kyaml keeps them untagged, so text
+/// written into them later resolves as plain YAML again.
+type Untagged = std::collections::HashSet<(usize, Vec<String>)>;
+
 fn copy_to_target(
+    index: usize,
     obj: &mut Value,
     value: &Value,
     target: &TargetSelector,
     field_paths: &[String],
+    untagged: &mut Untagged,
 ) -> Result<(), Error> {
     let create = target.options.as_ref().is_some_and(|o| o.create);
     let object = describe(obj);
@@ -424,18 +433,33 @@ fn copy_to_target(
             &segments,
             create,
             Created::No,
-            &mut |field, created| {
+            &mut Vec::new(),
+            &mut |field, created, trail| {
                 count += 1;
-                if outcome.is_ok() {
-                    outcome = set_field(
-                        field,
-                        value,
-                        target.options.as_ref(),
-                        field_path,
-                        &object,
-                        created,
-                        string_map,
-                    );
+                if outcome.is_err() {
+                    return;
+                }
+                let key = (index, trail.to_vec());
+                let created = if created == Created::No && untagged.contains(&key) {
+                    Created::Scalar
+                } else {
+                    created
+                };
+                outcome = set_field(
+                    field,
+                    value,
+                    target.options.as_ref(),
+                    field_path,
+                    &object,
+                    created,
+                    string_map,
+                );
+                if outcome.is_ok()
+                    && created != Created::No
+                    && !field.is_object()
+                    && !field.is_array()
+                {
+                    untagged.insert(key);
                 }
             },
         )
@@ -739,10 +763,11 @@ fn visit(
     segments: &[String],
     create: bool,
     created: Created,
-    found: &mut dyn FnMut(&mut Value, Created),
+    trail: &mut Vec<String>,
+    found: &mut dyn FnMut(&mut Value, Created, &[String]),
 ) -> Result<(), String> {
     let Some((part, rest)) = segments.split_first() else {
-        found(node, created);
+        found(node, created, trail);
         return Ok(());
     };
     let next_kind = |rest: &[String]| -> Value {
@@ -767,7 +792,10 @@ fn visit(
                 "index {idx} specified but only {len} elements found"
             ));
         };
-        return visit(elem, rest, create, new_here, found);
+        trail.push(idx.to_string());
+        let result = visit(elem, rest, create, new_here, trail, found);
+        trail.pop();
+        return result;
     }
     if is_list_index(part) {
         let (key, pattern) = split_index(part)?;
@@ -777,7 +805,7 @@ fn visit(
             return Err(format!("{part:?} selects items of a {}", kind_name(node)));
         };
         let mut matched = 0usize;
-        for elem in list.iter_mut() {
+        for (i, elem) in list.iter_mut().enumerate() {
             let text = if key.is_empty() {
                 Some(scalar_text(elem))
             } else {
@@ -788,7 +816,10 @@ fn visit(
             };
             if text.is_some_and(|t| re.is_match(t.trim())) {
                 matched += 1;
-                visit(elem, rest, create, Created::No, found)?;
+                trail.push(i.to_string());
+                let result = visit(elem, rest, create, Created::No, trail, found);
+                trail.pop();
+                result?;
             }
         }
         if matched == 0 && create {
@@ -801,13 +832,16 @@ fn visit(
                 Value::Object(m)
             };
             list.push(elem);
+            trail.push((list.len() - 1).to_string());
             let last = list.last_mut().expect("just pushed");
             let how = if key.is_empty() {
                 Created::Scalar
             } else {
                 Created::No
             };
-            return visit(last, rest, create, how, found);
+            let result = visit(last, rest, create, how, trail, found);
+            trail.pop();
+            return result;
         }
         return Ok(());
     }
@@ -815,8 +849,11 @@ fn visit(
         let Value::Array(list) = node else {
             return Err(format!("\"*\" matches items of a {}", kind_name(node)));
         };
-        for elem in list.iter_mut() {
-            visit(elem, rest, create, Created::No, found)?;
+        for (i, elem) in list.iter_mut().enumerate() {
+            trail.push(i.to_string());
+            let result = visit(elem, rest, create, Created::No, trail, found);
+            trail.pop();
+            result?;
         }
         return Ok(());
     }
@@ -825,7 +862,11 @@ fn visit(
         // the output does not change
         Value::Null if create => {
             let mut scratch = next_kind(rest);
-            visit(&mut scratch, rest, create, Created::AsValue, found)
+            // a scratch node is never seen again: no trail of its own
+            trail.push("\0".to_string());
+            let result = visit(&mut scratch, rest, create, Created::AsValue, trail, found);
+            trail.pop();
+            result
         }
         Value::Null => Ok(()),
         Value::Object(map) => {
@@ -840,7 +881,10 @@ fn visit(
             let child = map
                 .get_mut(part.as_str())
                 .expect("present or just inserted");
-            visit(child, rest, create, new_here, found)
+            trail.push(part.clone());
+            let result = visit(child, rest, create, new_here, trail, found);
+            trail.pop();
+            result
         }
         other => Err(format!("field {part:?} of a {}", kind_name(other))),
     }

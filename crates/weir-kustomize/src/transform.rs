@@ -216,12 +216,16 @@ pub(crate) fn images(m: &mut ResMap, imgs: &[Image]) -> Result<()> {
         .iter()
         .map(|image| ImageRule {
             image,
-            // kustomize builds this pattern without escaping the name.
-            pattern: Regex::new(&format!(
-                "^{}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$",
-                image.name
-            ))
-            .ok(),
+            // kustomize builds this pattern without escaping the name; `*` matches every image.
+            pattern: if image.name == "*" {
+                Regex::new("").ok()
+            } else {
+                Regex::new(&format!(
+                    "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$",
+                    image.name
+                ))
+                .ok()
+            },
         })
         .collect();
     for r in &mut m.list {
@@ -379,9 +383,9 @@ mod tests {
         };
         let rule = ImageRule {
             image: &img,
-            pattern: Regex::new("^nginx(@sha256)?(:[a-zA-Z0-9_.{}-]*)?$").ok(),
+            pattern: Regex::new("^nginx(:[a-zA-Z0-9_.{}-]*)?(@sha256:[a-zA-Z0-9_.{}-]*)?$").ok(),
         };
-        let mut v = Value::String("nginx@sha256:x".into());
+        let mut v = Value::String("nginx:1@sha256:x".into());
         update_image(&mut v, &rule);
         assert_eq!(v, "mirror/nginx:2");
         let mut other = Value::String("nginx-exporter:1".into());
