@@ -71,8 +71,10 @@ pub fn build(fs: &dyn FileSystem, dir: &Path, opts: &BuildOptions) -> Result<Vec
 }
 
 /// Builds `dir` with `overlay` merged into its kustomization first, as Flux's kustomize-controller does
-/// with a Kustomization's spec (`targetNamespace` → `namespace`, `namePrefix`/`nameSuffix`, `patches`,
-/// `images`, `components`, `commonMetadata` → `labels`/`commonAnnotations`).
+/// with a Kustomization's spec: `namespace` (from `targetNamespace`), `namePrefix` and `nameSuffix`
+/// replace; `patches`, `components` (and any `labels`/`commonAnnotations`) are appended; `images`
+/// replace an entry of the same name or are appended. Flux's `commonMetadata` is not part of the
+/// kustomization: apply it to the result with [`set_common_metadata`], as the controller does.
 pub fn build_with(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -91,4 +93,32 @@ pub fn build_output(
     opts: &BuildOptions,
 ) -> Result<Output, Error> {
     build::run(fs, dir, overlay, opts)
+}
+
+/// Flux's `commonMetadata`: sets these labels and annotations on every object's `metadata` (overwriting
+/// keys already there; selectors and templates untouched), after the build.
+pub fn set_common_metadata(
+    objects: &mut [Value],
+    labels: &std::collections::BTreeMap<String, String>,
+    annotations: &std::collections::BTreeMap<String, String>,
+) {
+    for obj in objects {
+        for (field, pairs) in [("labels", labels), ("annotations", annotations)] {
+            if pairs.is_empty() {
+                continue;
+            }
+            let md = resource::metadata_mut(obj);
+            let entry = md
+                .entry(field)
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(serde_json::Map::new());
+            }
+            if let Some(map) = entry.as_object_mut() {
+                for (k, v) in pairs {
+                    map.insert(k.clone(), Value::String(v.clone()));
+                }
+            }
+        }
+    }
 }
