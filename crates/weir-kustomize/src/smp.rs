@@ -382,6 +382,15 @@ fn list_directive(
     Ok((directive, Some(elided)))
 }
 
+/// The value of the list-directing `$patch` item that [`list_directive`] found.
+fn list_directive_text(patch: &[Value]) -> String {
+    patch
+        .iter()
+        .find_map(|item| item.as_object().and_then(|m| m.get(DIRECTIVE)))
+        .map(scalar_text)
+        .unwrap_or_default()
+}
+
 /// kyaml `walkAssociativeSequence` (after `Merger.VisitList`).
 fn walk_associative<'m>(
     dest: Option<&mut Value>,
@@ -407,6 +416,14 @@ fn walk_associative<'m>(
             Some(o) => {
                 let items = o.as_array().map(Vec::as_slice).unwrap_or_default();
                 let (directive, elided) = list_directive(items, path)?;
+                // a list the patch added is its own target in kyaml (one node): eliding the
+                // directive item from the patch removes it from the target as well
+                if elided.is_some() && dest.as_array().is_some_and(|d| d.as_slice() == items) {
+                    if let Some(d) = dest.as_array_mut() {
+                        let text = list_directive_text(items);
+                        element_setter(d, None, &[DIRECTIVE.to_string()], &[text], path)?;
+                    }
+                }
                 let elided = elided.unwrap_or_else(|| items.to_vec());
                 match directive {
                     Directive::Delete => return Ok(Outcome::Clear),
@@ -430,14 +447,6 @@ fn walk_associative<'m>(
             }
         }
         list = dest.as_array().cloned().unwrap_or_default();
-        // a list the patch added is its own target in kyaml: the directive item left the target too
-        let merge_item = |v: &Value| {
-            v.as_object()
-                .is_some_and(|m| m.len() == 1 && m.get(DIRECTIVE).is_some_and(|d| d == "merge"))
-        };
-        if origin_list.is_some() && list.iter().any(merge_item) {
-            list.retain(|v| !merge_item(v));
-        }
     }
     let (_, keys) = schema
         .and_then(|s| s.list_strategy())
