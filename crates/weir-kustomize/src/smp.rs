@@ -418,11 +418,12 @@ fn walk_associative<'m>(
                 let (directive, elided) = list_directive(items, path)?;
                 // a list the patch added is its own target in kyaml (one node): eliding the
                 // directive item from the patch removes it from the target as well
-                if elided.is_some() && dest.as_array().is_some_and(|d| d.as_slice() == items) {
-                    if let Some(d) = dest.as_array_mut() {
-                        let text = list_directive_text(items);
-                        element_setter(d, None, &[DIRECTIVE.to_string()], &[text], path)?;
-                    }
+                if elided.is_some()
+                    && let Some(d) = dest.as_array_mut()
+                    && d.as_slice() == items
+                {
+                    let text = list_directive_text(items);
+                    element_setter(d, None, &[DIRECTIVE.to_string()], &[text], path)?;
                 }
                 let elided = elided.unwrap_or_else(|| items.to_vec());
                 match directive {
