@@ -13,8 +13,9 @@
 //!
 //! # Deviation
 //! kyaml walks a list or map that only the patch has against itself (one node as target and patch);
-//! this port uses copies plus what that aliasing makes visible (elided directives, replaced items).
-//! A keyless `- $patch: merge` item inside such a list can still come out differently.
+//! this port uses copies plus what that aliasing makes visible (elided directives, replaced items,
+//! deletions). Differential fuzzing against kubectl found no remaining difference, but an input
+//! that relies on other effects of that aliasing could still come out differently.
 //! kustomize v5.5 does **not** implement the
 //! apimachinery-only directives `$retainKeys`, `$setElementOrder/<field>` and
 //! `$deleteFromPrimitiveList/<field>`: they are merged as ordinary keys, and so they are here.
