@@ -19,6 +19,7 @@ struct Candidate {
     namespace: String,
     cluster_scoped: bool,
     is_service_account: bool,
+    effective_namespace: String,
     prefixes: Vec<String>,
     suffixes: Vec<String>,
 }
@@ -38,6 +39,7 @@ pub(crate) fn fix_references(m: &mut ResMap) -> Result<()> {
                 namespace: cur.namespace.clone(),
                 cluster_scoped: cur.gvk.is_cluster_scoped(),
                 is_service_account: cur.gvk.kind == "ServiceAccount",
+                effective_namespace: cur.effective_namespace().to_string(),
                 prefixes: r.prefixes.clone(),
                 suffixes: r.suffixes.clone(),
                 cur,
@@ -130,7 +132,7 @@ impl<'a> ReferrerCtx<'a> {
             .iter()
             .filter(|c| {
                 c.cluster_scoped
-                    || c.cur.effective_namespace() == eff
+                    || c.effective_namespace == eff
                     || rb_namespaces.contains(&c.namespace)
             })
             .collect();
@@ -208,7 +210,7 @@ impl Fixer<'_> {
                         .subset
                         .iter()
                         .copied()
-                        .filter(|c| !c.cluster_scoped && c.cur.effective_namespace() == ns)
+                        .filter(|c| !c.cluster_scoped && c.effective_namespace == ns)
                         .collect()
                 } else {
                     by_org
@@ -259,7 +261,7 @@ impl Fixer<'_> {
                 referrer_cluster
                     || c.cluster_scoped
                     || c.is_service_account
-                    || c.cur.effective_namespace() == referrer_eff
+                    || c.effective_namespace == referrer_eff
             })
             .collect();
         if found.len() <= 1 {

@@ -147,7 +147,12 @@ impl ResMap {
     /// Adds an object; its current id must be new (kustomize's `Append`).
     pub fn append(&mut self, r: Resource) -> Result<()> {
         let id = r.cur_id();
-        if self.list.iter().any(|x| x.cur_id().same_as(&id)) {
+        // Cheap borrowed comparisons first: most objects differ by name or kind.
+        if self
+            .list
+            .iter()
+            .any(|x| x.name() == id.name && x.kind() == id.gvk.kind && x.cur_id().same_as(&id))
+        {
             return Err(Error::new(ErrorKind::DuplicateId {
                 id: id.to_string(),
                 file: (*r.origin).clone(),
