@@ -34,7 +34,7 @@ fn generate(root: &Path, n: usize) {
             root,
             &format!("apps/app-{i:04}/kustomization.yaml"),
             &format!(
-                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamePrefix: app-{i:04}-\ncommonLabels:\n  app: app-{i:04}\nresources:\n  - deployment.yaml\n  - service.yaml\n  - serviceaccount.yaml\nconfigMapGenerator:\n  - name: settings\n    literals:\n      - INDEX=${{INDEX}}\n"
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamePrefix: app-{i:04}-\nlabels:\n  - pairs:\n      app: app-{i:04}\n    includeSelectors: true\nresources:\n  - deployment.yaml\n  - service.yaml\n  - serviceaccount.yaml\nconfigMapGenerator:\n  - name: settings\n    literals:\n      - INDEX=${{INDEX}}\n"
             ),
         );
         write(
@@ -115,6 +115,7 @@ fn main() {
                         .to_string_lossy(),
                 ])
                 .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
                 .status();
             if !matches!(status, Ok(s) if s.success()) {
                 ok = false;
