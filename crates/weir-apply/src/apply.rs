@@ -11,7 +11,7 @@ use tokio::time::{Instant, sleep};
 
 use crate::cluster::{Applied, CallError, Cluster};
 use crate::diff::{FieldChange, digest, field_changes, is_subset, normalise};
-use crate::error::{Error, Rejection, Step};
+use crate::error::{Error, Rejection, Step, UnknownKind};
 use crate::inventory::{self, Inventory};
 use crate::labels;
 use crate::object::ObjectRef;
@@ -450,12 +450,15 @@ impl Applier {
         if !missing.is_empty() {
             let objects = refs
                 .iter()
-                .filter(|r| {
-                    missing
-                        .iter()
-                        .any(|(g, v, k)| *g == r.group && *v == r.version && *k == r.kind)
+                .filter_map(|r| {
+                    let m = missing.iter().find(|m| {
+                        m.gvk.0 == r.group && m.gvk.1 == r.version && m.gvk.2 == r.kind
+                    })?;
+                    Some(UnknownKind {
+                        object: r.clone(),
+                        similar: m.similar.clone(),
+                    })
                 })
-                .cloned()
                 .collect();
             return Err(Error::UnknownKinds { objects });
         }

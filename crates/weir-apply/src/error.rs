@@ -70,6 +70,26 @@ fn unhealthy_lines(items: &[(ObjectRef, Health)]) -> String {
     items.iter().map(|(o, h)| format!("\n  {o}: {h}")).collect()
 }
 
+/// An object whose kind the cluster does not serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKind {
+    /// The object.
+    pub object: ObjectRef,
+    /// Served kinds of the same group version with a close name.
+    pub similar: Vec<String>,
+}
+
+impl fmt::Display for UnknownKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = &self.object;
+        write!(f, "{o}: no kind {} in {}", o.kind, o.api_version())?;
+        if !self.similar.is_empty() {
+            write!(f, " (similar: {})", self.similar.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// A request about one object failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{step} {object}")]
@@ -99,8 +119,8 @@ pub enum Error {
     #[error("{object} appears more than once in the set")]
     Duplicate { object: ObjectRef },
     /// Kinds neither served by the cluster nor defined by a CRD in the set; nothing was written.
-    #[error("{} unknown kind(s), nothing was applied:{}", objects.len(), lines(&objects.iter().map(|o| format!("{o}: no kind {} in {}", o.kind, o.api_version())).collect::<Vec<_>>()))]
-    UnknownKinds { objects: Vec<ObjectRef> },
+    #[error("{} unknown kind(s), nothing was applied:{}", objects.len(), lines(objects))]
+    UnknownKinds { objects: Vec<UnknownKind> },
     /// Discovery failed.
     #[error(transparent)]
     Discovery(#[from] crate::resolve::DiscoveryError),

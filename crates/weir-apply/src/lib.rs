@@ -28,7 +28,7 @@ mod wait;
 
 pub use apply::{Action, Applier, Change, Options, Outcome};
 pub use cluster::{ApiError, CallError};
-pub use error::{Error, Rejection, RequestError, Step};
+pub use error::{Error, Rejection, RequestError, Step, UnknownKind};
 pub use health::Health;
 pub use object::ObjectRef;
 pub use requests::RequestStats;

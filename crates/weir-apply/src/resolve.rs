@@ -97,6 +97,46 @@ pub fn kinds_from_crds(manifests: &[Value]) -> BTreeMap<Gvk, Resource> {
     out
 }
 
+/// A kind neither the cluster nor the set defines, with the kinds of its group version that look alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// The unknown (group, version, kind).
+    pub gvk: Gvk,
+    /// Kinds served in the same group version whose names are close (case or a typo apart).
+    pub similar: Vec<String>,
+}
+
+/// Kinds among `candidates` that differ from `kind` only in case or by at most two edits.
+pub fn similar_kinds(kind: &str, candidates: &[String]) -> Vec<String> {
+    let lower = kind.to_ascii_lowercase();
+    let mut out: Vec<String> = candidates
+        .iter()
+        .filter(|c| {
+            let l = c.to_ascii_lowercase();
+            c.as_str() != kind && (l == lower || edit_distance(&l, &lower) <= 2)
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Levenshtein distance over bytes (kinds are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// Resolves every kind in `wanted`: from `from_set` first (CRDs in the same set), else from one
 /// discovery request per group version. Kinds found nowhere come back in the second list.
 pub async fn resolve(
@@ -104,7 +144,7 @@ pub async fn resolve(
     wanted: &BTreeSet<Gvk>,
     from_set: &BTreeMap<Gvk, Resource>,
     concurrency: usize,
-) -> Result<(BTreeMap<Gvk, Resource>, Vec<Gvk>), DiscoveryError> {
+) -> Result<(BTreeMap<Gvk, Resource>, Vec<Missing>), DiscoveryError> {
     let mut found = BTreeMap::new();
     let mut group_versions = BTreeSet::new();
     for gvk in wanted {
@@ -143,7 +183,18 @@ pub async fn resolve(
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
+    let mut served: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for r in from_set.values() {
+        served
+            .entry((r.group.clone(), r.version.clone()))
+            .or_default()
+            .push(r.kind.clone());
+    }
     for r in discovered.into_iter().flatten() {
+        served
+            .entry((r.group.clone(), r.version.clone()))
+            .or_default()
+            .push(r.kind.clone());
         let gvk = (r.group.clone(), r.version.clone(), r.kind.clone());
         if wanted.contains(&gvk) && !found.contains_key(&gvk) {
             found.insert(gvk, r);
@@ -152,7 +203,15 @@ pub async fn resolve(
     let missing = wanted
         .iter()
         .filter(|g| !found.contains_key(*g))
-        .cloned()
+        .map(|g| Missing {
+            similar: similar_kinds(
+                &g.2,
+                served
+                    .get(&(g.0.clone(), g.1.clone()))
+                    .map_or(&[][..], Vec::as_slice),
+            ),
+            gvk: g.clone(),
+        })
         .collect();
     Ok((found, missing))
 }
@@ -161,6 +220,16 @@ pub async fn resolve(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn similar_kinds_catch_case_and_typos() {
+        let kinds: Vec<String> = ["ConfigMap", "Secret", "Service", "ServiceAccount"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(similar_kinds("configmap", &kinds), vec!["ConfigMap"]);
+        assert_eq!(similar_kinds("Servce", &kinds), vec!["Service"]);
+        assert!(similar_kinds("Widget", &kinds).is_empty());
+    }
 
     #[test]
     fn crds_in_the_set_define_their_kinds() {

@@ -353,9 +353,10 @@ async fn invalid_input_applies_nothing_and_names_object_and_field() {
     );
 
     let widget = json!({"apiVersion": "v1", "kind": "Wdiget", "metadata": {"name": "x"}});
+    let typo = json!({"apiVersion": "v1", "kind": "Configmap", "metadata": {"name": "y"}});
     let err = applier
         .apply(
-            vec![config_map("good", json!({})), widget],
+            vec![config_map("good", json!({})), widget, typo],
             &options("i", &ns),
         )
         .await
@@ -364,6 +365,11 @@ async fn invalid_input_applies_nothing_and_names_object_and_field() {
     // The scope of an unknown kind is unknown too, so the object is named without a namespace.
     assert!(
         err.to_string().contains("Wdiget x: no kind Wdiget in v1"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("Configmap y: no kind Configmap in v1 (similar: ConfigMap)"),
         "{err}"
     );
     assert!(get("configmap", &ns, "good").is_none());
