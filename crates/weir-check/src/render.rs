@@ -127,9 +127,7 @@ pub fn render(
     };
     let mut objects = weir_kustomize::build_with(fs, &dir, &overlay(ks)?, &opts)?;
     if let Some(meta) = &ks.spec.common_metadata {
-        for obj in &mut objects {
-            stamp_metadata(obj, &meta.labels, &meta.annotations);
-        }
+        weir_kustomize::set_common_metadata(&mut objects, &meta.labels, &meta.annotations);
     }
     if let Some(pb) = &ks.spec.post_build {
         for name in pb.substitute.keys() {
@@ -157,31 +155,6 @@ pub fn render(
         }
     }
     Ok(objects)
-}
-
-/// `commonMetadata`: labels and annotations on each object's own metadata (not templates or
-/// selectors), overriding what the object had, as kustomize-controller does.
-fn stamp_metadata(
-    obj: &mut Value,
-    labels: &BTreeMap<String, String>,
-    annotations: &BTreeMap<String, String>,
-) {
-    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for (field, pairs) in [("labels", labels), ("annotations", annotations)] {
-        if pairs.is_empty() {
-            continue;
-        }
-        let entry = meta.entry(field).or_insert_with(|| json!({}));
-        if !entry.is_object() {
-            *entry = json!({});
-        }
-        let map = entry.as_object_mut().expect("made an object above");
-        for (k, v) in pairs {
-            map.insert(k.clone(), json!(v));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -212,17 +185,5 @@ mod tests {
             build_dir(root, Some("a/../../etc")),
             Err(RenderError::PathEscapes { .. })
         ));
-    }
-
-    #[test]
-    fn common_metadata_overrides_object_metadata() {
-        let mut obj = json!({"metadata": {"name": "x", "labels": {"a": "1", "b": "2"}}});
-        stamp_metadata(
-            &mut obj,
-            &BTreeMap::from([("b".into(), "3".into())]),
-            &BTreeMap::from([("note".into(), "n".into())]),
-        );
-        assert_eq!(obj["metadata"]["labels"], json!({"a": "1", "b": "3"}));
-        assert_eq!(obj["metadata"]["annotations"], json!({"note": "n"}));
     }
 }
