@@ -61,7 +61,8 @@ pub struct Kustomization {
 impl Kustomization {
     /// Parses a kustomization from its YAML text.
     pub fn from_yaml(text: &str) -> Result<Kustomization, ParseError> {
-        let docs = weir_yaml::from_str(text).map_err(|e| ParseError {
+        // kustomize reads kustomization files as YAML 1.1 (sigs.k8s.io/yaml): `yes` is a bool there.
+        let docs = weir_yaml::from_str_kustomization(text).map_err(|e| ParseError {
             line: e.line,
             column: e.column,
             message: e.message.to_string(),
@@ -329,13 +330,26 @@ mod tests {
     fn parses_common_fields() {
         let k = Kustomization::from_yaml(
             "resources: [a.yaml]\nnamePrefix: p-\ncommonLabels: {app: x}\n\
-             configMapGenerator:\n- name: c\n  literals: [a=b]\nimages:\n- name: n\n  newTag: '1.2'\n",
+             configMapGenerator:\n- name: c\n  literals: [a=b]\nimages:\n- name: nginx\n  newTag: '1.2'\n",
         )
         .unwrap();
         assert_eq!(k.resources, vec!["a.yaml"]);
         assert_eq!(k.name_prefix.as_deref(), Some("p-"));
         assert_eq!(k.images[0].new_tag.as_deref(), Some("1.2"));
         assert_eq!(k.deprecation_warnings().len(), 1);
+    }
+
+    #[test]
+    fn reads_yaml_1_1_scalars_like_kustomize() {
+        // sigs.k8s.io/yaml (go-yaml v2): `yes` is true, and an image named `n` is the bool false,
+        // which kustomize rejects ("cannot unmarshal bool into ... Image.images.name").
+        let k =
+            Kustomization::from_yaml("generatorOptions:\n  disableNameSuffixHash: yes\n").unwrap();
+        assert!(
+            k.generator_options
+                .is_some_and(|o| o.disable_name_suffix_hash)
+        );
+        assert!(Kustomization::from_yaml("images:\n- name: n\n").is_err());
     }
 
     #[test]

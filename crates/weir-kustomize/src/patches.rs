@@ -261,7 +261,11 @@ fn apply_smp_at(
             }
         }
     }
-    smp::apply(&mut r.obj, &patch)
+    let options = smp::Options {
+        allow_name_change: allow_name,
+        allow_kind_change: allow_kind,
+    };
+    smp::apply_with(&mut r.obj, &patch, options)
         .map_err(|e| ctx.err(format!("on {}: {e}", describe_id(&name, &kind))))?;
     if r.is_empty() {
         return Ok(());
