@@ -180,7 +180,7 @@ pub struct Resource<S> {
 pub type Kustomization = Resource<KustomizationSpec>;
 
 /// `spec.ref` of a GitRepository. Precedence: commit > name > semver > tag > branch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GitRepositoryRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,

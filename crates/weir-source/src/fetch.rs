@@ -369,7 +369,7 @@ impl<C: RemoteClient> Fetcher<C> {
             timeout: self.options.timeout,
             interrupt: interrupt.clone(),
         };
-        let selector = request.reference.selector();
+        let selector = Selector::of(request.reference);
         // Nothing to compare with: fetch the ref directly (its own ls-refs names the commit), saving
         // the separate listing. A missing ref falls through to the listing for an error with near names.
         if request.last_revision.is_none()

@@ -6,26 +6,8 @@ use std::{fmt, str::FromStr};
 /// The default branch when `spec.ref` names nothing (Flux's default, not the remote's HEAD).
 pub const DEFAULT_BRANCH: &str = "master";
 
-/// A GitRepository's `spec.ref`, field for field.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GitRef {
-    /// `spec.ref.branch`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-    /// `spec.ref.tag`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag: Option<String>,
-    /// `spec.ref.semver`: a Masterminds/semver range over the tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub semver: Option<String>,
-    /// `spec.ref.name`: a full reference name such as `refs/pull/1/head`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// `spec.ref.commit`: a full SHA-1, optionally pinned to `branch`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-}
+/// A GitRepository's `spec.ref`, field for field: the shared Flux type.
+pub use weir_api::flux::GitRepositoryRef as GitRef;
 
 /// What a [`GitRef`] asks for after Flux's precedence: commit > name > semver > tag > branch.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -51,30 +33,28 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-impl GitRef {
-    /// Applies Flux's precedence; an empty ref means branch `master`.
-    pub fn selector(&self) -> Selector {
-        let branch = non_empty(&self.branch).map(str::to_owned);
-        if let Some(sha) = non_empty(&self.commit) {
+impl Selector {
+    /// Applies Flux's precedence to a `spec.ref`; an empty ref means branch `master`.
+    pub fn of(reference: &GitRef) -> Selector {
+        let branch = non_empty(&reference.branch).map(str::to_owned);
+        if let Some(sha) = non_empty(&reference.commit) {
             return Selector::Commit {
                 sha: sha.to_ascii_lowercase(),
                 branch,
             };
         }
-        if let Some(name) = non_empty(&self.name) {
+        if let Some(name) = non_empty(&reference.name) {
             return Selector::Name(name.to_owned());
         }
-        if let Some(range) = non_empty(&self.semver) {
+        if let Some(range) = non_empty(&reference.semver) {
             return Selector::Semver(range.to_owned());
         }
-        if let Some(tag) = non_empty(&self.tag) {
+        if let Some(tag) = non_empty(&reference.tag) {
             return Selector::Tag(tag.to_owned());
         }
         Selector::Branch(branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned()))
     }
-}
 
-impl Selector {
     /// The kind, for messages.
     pub fn kind(&self) -> RefKind {
         match self {
@@ -515,7 +495,7 @@ mod tests {
             commit: Some(A.into()),
         };
         assert_eq!(
-            all.selector(),
+            Selector::of(&all),
             Selector::Commit {
                 sha: A.into(),
                 branch: Some("b".into())
@@ -525,24 +505,27 @@ mod tests {
             commit: None,
             ..all.clone()
         };
-        assert_eq!(no_commit.selector(), Selector::Name("refs/heads/n".into()));
+        assert_eq!(
+            Selector::of(&no_commit),
+            Selector::Name("refs/heads/n".into())
+        );
         let no_name = GitRef {
             name: None,
             ..no_commit
         };
-        assert_eq!(no_name.selector(), Selector::Semver("1.x".into()));
+        assert_eq!(Selector::of(&no_name), Selector::Semver("1.x".into()));
         let no_semver = GitRef {
             semver: None,
             ..no_name
         };
-        assert_eq!(no_semver.selector(), Selector::Tag("t".into()));
+        assert_eq!(Selector::of(&no_semver), Selector::Tag("t".into()));
         let no_tag = GitRef {
             tag: None,
             ..no_semver
         };
-        assert_eq!(no_tag.selector(), Selector::Branch("b".into()));
+        assert_eq!(Selector::of(&no_tag), Selector::Branch("b".into()));
         assert_eq!(
-            GitRef::default().selector(),
+            Selector::of(&GitRef::default()),
             Selector::Branch("master".into())
         );
     }
