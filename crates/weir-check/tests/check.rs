@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use weir_check::{CheckOptions, Checked, FindingKind, Severity, Status, check};
+use weir_check::{
+    CheckOptions, Checked, FindingKind, KustomizationReport, Severity, Status, check,
+};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -40,6 +42,23 @@ fn names(c: &Checked) -> Vec<String> {
         .iter()
         .map(|k| format!("{}/{}", k.namespace, k.name))
         .collect()
+}
+
+/// Fails unless every `namespace/name` in `want` is among the checked Kustomizations.
+fn assert_lists(c: &Checked, want: &[&str]) {
+    let have = names(c);
+    for w in want {
+        assert!(have.iter().any(|h| h == w), "{w} missing from {have:?}");
+    }
+}
+
+/// The report of the Kustomization named `name`.
+fn kustomization<'a>(c: &'a Checked, name: &str) -> &'a KustomizationReport {
+    c.report
+        .kustomizations
+        .iter()
+        .find(|k| k.name == name)
+        .unwrap_or_else(|| panic!("no Kustomization {name}"))
 }
 
 /// Writes a repository from (path, content) pairs.
@@ -140,18 +159,15 @@ fn flux2_kustomize_helm_example_checks_clean() {
         "clusters/staging",
     );
     assert_eq!(errors(&c), Vec::<String>::new());
-    for want in [
-        "flux-system/flux-system",
-        "flux-system/infra-controllers",
-        "flux-system/infra-configs",
-        "flux-system/apps",
-    ] {
-        assert!(
-            names(&c).contains(&want.to_string()),
-            "{want} missing from {:?}",
-            names(&c)
-        );
-    }
+    assert_lists(
+        &c,
+        &[
+            "flux-system/flux-system",
+            "flux-system/infra-controllers",
+            "flux-system/infra-configs",
+            "flux-system/apps",
+        ],
+    );
     // The ExternalArtifact sources were assembled from this repository and rendered.
     assert!(
         c.report
@@ -161,12 +177,7 @@ fn flux2_kustomize_helm_example_checks_clean() {
         "{:#?}",
         c.report.kustomizations
     );
-    let apps = c
-        .report
-        .kustomizations
-        .iter()
-        .find(|k| k.name == "apps")
-        .expect("apps");
+    let apps = kustomization(&c, "apps");
     assert!(
         apps.objects.iter().any(|o| o.kind == "HelmRelease"),
         "{:?}",
@@ -185,26 +196,18 @@ fn flux2_multi_tenancy_checks_clean() {
         "clusters/staging",
     );
     assert_eq!(errors(&c), Vec::<String>::new());
-    for want in [
-        "flux-system/flux-system",
-        "flux-system/kyverno",
-        "flux-system/kyverno-policies",
-        "flux-system/tenants",
-        "apps/dev-team",
-    ] {
-        assert!(
-            names(&c).contains(&want.to_string()),
-            "{want} missing from {:?}",
-            names(&c)
-        );
-    }
+    assert_lists(
+        &c,
+        &[
+            "flux-system/flux-system",
+            "flux-system/kyverno",
+            "flux-system/kyverno-policies",
+            "flux-system/tenants",
+            "apps/dev-team",
+        ],
+    );
     // The tenant's own repository and the OCI source are remote: warnings, not errors.
-    let dev = c
-        .report
-        .kustomizations
-        .iter()
-        .find(|k| k.name == "dev-team")
-        .expect("dev-team");
+    let dev = kustomization(&c, "dev-team");
     assert_eq!(dev.status, Status::NotChecked);
     assert!(
         c.report
@@ -337,12 +340,7 @@ fn finds_unresolved_variables_but_respects_defaults_and_opt_out() {
         "{}",
         e[0]
     );
-    let apps = c
-        .report
-        .kustomizations
-        .iter()
-        .find(|k| k.name == "apps")
-        .expect("apps");
+    let apps = kustomization(&c, "apps");
     assert_eq!(apps.status, Status::Failed);
 }
 
@@ -382,12 +380,7 @@ fn finds_build_errors_and_keeps_going() {
         ),
         "{e:?}"
     );
-    let fine = c
-        .report
-        .kustomizations
-        .iter()
-        .find(|k| k.name == "fine")
-        .expect("fine");
+    let fine = kustomization(&c, "fine");
     assert_eq!(fine.status, Status::Ok);
     assert_eq!(fine.objects.len(), 1);
 }
