@@ -7,6 +7,7 @@
 pub mod flux;
 pub mod id;
 pub mod object;
+pub mod suggest;
 
 pub use id::{Digest, InventoryId, ObjectKey, Revision};
 pub use object::ObjectMeta;

@@ -113,28 +113,13 @@ pub fn similar_kinds(kind: &str, candidates: &[String]) -> Vec<String> {
         .iter()
         .filter(|c| {
             let l = c.to_ascii_lowercase();
-            c.as_str() != kind && (l == lower || edit_distance(&l, &lower) <= 2)
+            c.as_str() != kind && (l == lower || weir_api::suggest::edit_distance(&l, &lower) <= 2)
         })
         .cloned()
         .collect();
     out.sort();
     out.dedup();
     out
-}
-
-/// Levenshtein distance over bytes (kinds are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Resolves every kind in `wanted`: from `from_set` first (CRDs in the same set), else from one

@@ -817,28 +817,18 @@ fn describe(r: &ObjectRef) -> String {
 /// " (did you mean x?)" when a defined name is close to the missing one.
 fn suggestion<'a>(missing: &ObjectKey, known: impl Iterator<Item = &'a ObjectKey>) -> String {
     let best = known
-        .map(|k| (edit_distance(&k.to_string(), &missing.to_string()), k))
+        .map(|k| {
+            (
+                weir_api::suggest::edit_distance(&k.to_string(), &missing.to_string()),
+                k,
+            )
+        })
         .filter(|(d, _)| *d <= 3)
         .min_by_key(|(d, _)| *d);
     match best {
         Some((_, k)) => format!(" (did you mean {k}?)"),
         None => String::new(),
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// The string data of a ConfigMap (`data`) or Secret (`data` base64-decoded, then `stringData`).

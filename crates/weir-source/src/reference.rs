@@ -333,7 +333,8 @@ fn similar_names(refs: &[RemoteRef], wanted: &str, family: &str) -> Vec<String> 
         .iter()
         .filter_map(|r| r.name.strip_prefix(family))
         .filter(|name| {
-            edit_distance(name, wanted) <= 2 || (wanted.len() > 2 && name.contains(wanted))
+            weir_api::suggest::edit_distance(name, wanted) <= 2
+                || (wanted.len() > 2 && name.contains(wanted))
         })
         .map(str::to_owned)
         .collect();
@@ -341,21 +342,6 @@ fn similar_names(refs: &[RemoteRef], wanted: &str, family: &str) -> Vec<String> 
     out.dedup();
     out.truncate(3);
     out
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Parses a tag as Masterminds/semver's `NewVersion` does: an optional `v`, and `1` or `1.2` padded
