@@ -56,6 +56,15 @@ pub(crate) fn run(
     if let Some(o) = overlay {
         flux::merge_overlay(&mut k, o);
     }
+    order::validate(k.sort_options.as_ref()).map_err(|message| {
+        with_chain(
+            Error::new(ErrorKind::InvalidKustomization {
+                file: kfile.clone(),
+                message,
+            }),
+            &ldr.dir,
+        )
+    })?;
     let mut acc = Acc::default();
     b.accumulate_target(&ldr, &kfile, &k, &mut acc)
         .map_err(|e| with_chain(e, &ldr.dir))?;
@@ -138,25 +147,6 @@ impl Builder<'_> {
         for entry in k.resources.iter().chain(k.bases.iter()) {
             self.accumulate_entry(ldr, kfile, entry, acc)?;
         }
-        for c in &k.components {
-            let sub = ldr.sub(c, kfile)?;
-            let nested = |mut e: Error| {
-                e.chain.insert(0, sub.dir.clone());
-                e
-            };
-            let (ckfile, ck) = self.load_kustomization(&sub, false).map_err(nested)?;
-            if !ck.is_component() {
-                return Err(Error::new(ErrorKind::InvalidKustomization {
-                    file: ckfile,
-                    message: format!(
-                        "listed under 'components' in '{}' but its kind is not Component",
-                        kfile.display()
-                    ),
-                }));
-            }
-            self.accumulate_target(&sub, &ckfile, &ck, acc)
-                .map_err(nested)?;
-        }
         for args in &k.config_map_generator {
             let r = generator::generate(
                 ldr,
@@ -176,6 +166,25 @@ impl Builder<'_> {
                 k.generator_options.as_ref(),
             )?;
             acc.res.absorb(r)?;
+        }
+        for c in &k.components {
+            let sub = ldr.sub(c, kfile)?;
+            let nested = |mut e: Error| {
+                e.chain.insert(0, sub.dir.clone());
+                e
+            };
+            let (ckfile, ck) = self.load_kustomization(&sub, false).map_err(nested)?;
+            if !ck.is_component() {
+                return Err(Error::new(ErrorKind::InvalidKustomization {
+                    file: ckfile,
+                    message: format!(
+                        "listed under 'components' in '{}' but its kind is not Component",
+                        kfile.display()
+                    ),
+                }));
+            }
+            self.accumulate_target(&sub, &ckfile, &ck, acc)
+                .map_err(nested)?;
         }
         let m = &mut acc.res;
         patches::apply_psm(m, ldr, kfile, &k.patches_strategic_merge)?;
@@ -206,7 +215,7 @@ impl Builder<'_> {
                 file: kfile.to_path_buf(),
             })
             .collect();
-        vars::merge(&mut acc.vars, declared)
+        vars::declare(&mut acc.res, &mut acc.vars, declared)
     }
 
     /// One `resources` entry: a file of objects, or a directory holding a kustomization.

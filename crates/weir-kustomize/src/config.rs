@@ -307,6 +307,13 @@ fn build() -> Config {
             var_reference.push(fs("", "", kind, &format!("{prefix}/{f}"), false));
         }
     }
+    var_reference.push(fs(
+        "",
+        "",
+        "Deployment",
+        "spec/template/metadata/annotations",
+        false,
+    ));
     var_reference.push(fs("", "", "Ingress", "spec/rules/host", false));
     var_reference.push(fs("", "", "Ingress", "spec/tls/hosts", false));
     var_reference.push(fs("", "", "Ingress", "spec/tls/secretName", false));
@@ -338,6 +345,8 @@ fn build() -> Config {
         false,
     ));
     var_reference.push(fs("", "", "PersistentVolume", "spec/nfs/server", false));
+    var_reference.push(FieldSpec::any("metadata/labels", false));
+    var_reference.push(FieldSpec::any("metadata/annotations", false));
     var_reference.push(FieldSpec::any("metadata/labels", false));
     var_reference.push(FieldSpec::any("metadata/annotations", false));
 
@@ -484,6 +493,17 @@ fn name_reference() -> Vec<(Gvk, Vec<FieldSpec>)> {
             ),
             fs("", "", "HTTPRoute", "spec/rules/backendRefs/name", false),
         ],
+    ));
+
+    out.push((
+        gvk(adm, "", "ValidatingAdmissionPolicy"),
+        vec![fs(
+            adm,
+            "",
+            "ValidatingAdmissionPolicyBinding",
+            "spec/policyName",
+            false,
+        )],
     ));
 
     let rbac = "rbac.authorization.k8s.io";

@@ -147,6 +147,7 @@ pub(crate) fn apply_psm(
     kfile: &Path,
     entries: &[String],
 ) -> Result<()> {
+    let mut loaded = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         let inline = weir_yaml::from_str(entry).ok().filter(|docs| {
             !docs.is_empty()
@@ -171,6 +172,18 @@ pub(crate) fn apply_psm(
                 (docs, label)
             }
         };
+        loaded.push((docs, label));
+    }
+    // kustomize loads the whole list as one transformer, which refuses to hold no patch at all.
+    let empty = |d: &Value| d.is_null() || d.as_object().is_some_and(|m| m.is_empty());
+    if !entries.is_empty() && loaded.iter().all(|(docs, _)| docs.iter().all(empty)) {
+        return Err(Error::new(ErrorKind::Patch {
+            file: kfile.to_path_buf(),
+            patch: format!("patchesStrategicMerge {entries:?}"),
+            message: "the patches appear to be empty (only comments or empty documents)".into(),
+        }));
+    }
+    for (docs, label) in loaded {
         let ctx = PatchCtx { kfile, label };
         for doc in docs.into_iter().filter(|d| !d.is_null()) {
             if !doc.is_object() {

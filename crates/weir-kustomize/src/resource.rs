@@ -30,6 +30,8 @@ pub(crate) struct Resource {
     /// Set for generated ConfigMaps/Secrets: append the content hash to the name at the end.
     pub needs_hash: bool,
     pub behavior: Behavior,
+    /// Names of the vars bound to this object (by the kustomization that declared them).
+    pub ref_vars: Vec<String>,
     /// The file (or kustomization) the object came from, for errors.
     pub origin: Arc<PathBuf>,
 }
@@ -43,6 +45,7 @@ impl Resource {
             suffixes: Vec::new(),
             needs_hash: false,
             behavior: Behavior::Create,
+            ref_vars: Vec::new(),
             origin,
         }
     }
@@ -285,6 +288,7 @@ fn copy_merge_metadata(new: &mut Resource, old: &Resource) {
     new.prev_ids = old.prev_ids.clone();
     new.prefixes = old.prefixes.clone();
     new.suffixes = old.suffixes.clone();
+    new.ref_vars = old.ref_vars.clone();
 }
 
 fn merge_data_map(new: &mut Value, old: &Value, field: &str) {
