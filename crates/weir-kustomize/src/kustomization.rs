@@ -77,6 +77,7 @@ impl Kustomization {
         // kustomize (Go) reads `field:` with no value as unset.
         let mut doc = doc;
         drop_nulls(&mut doc);
+        fold_field_case(&mut doc);
         let k: Kustomization = serde_json::from_value(doc).map_err(|e| {
             // serde lists every known field after an unknown one; the field name is what matters.
             let m = e.to_string();
@@ -311,6 +312,72 @@ pub struct LegacySortOptions {
     pub order_last: Vec<String>,
 }
 
+/// The top-level fields, as spelled in kustomize's Go type.
+const FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "components",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "images",
+    "imageTags",
+    "replicas",
+    "vars",
+    "replacements",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "sortOptions",
+    "crds",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "helmCharts",
+    "helmGlobals",
+    "helmChartInflationGenerator",
+    "openapi",
+    "buildMetadata",
+];
+
+/// kustomize decodes kustomization files with Go's JSON rules, where a key matches a field whatever
+/// its case (`nameprefix` is `namePrefix`); an exact spelling wins over a folded one.
+fn fold_field_case(doc: &mut Value) {
+    let Some(map) = doc.as_object_mut() else {
+        return;
+    };
+    if map.keys().all(|k| FIELDS.contains(&k.as_str())) {
+        return;
+    }
+    let old = std::mem::take(map);
+    for (k, v) in old {
+        let canonical = FIELDS
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(&k))
+            .map(|f| f.to_string());
+        match canonical {
+            Some(c) if c != k => {
+                if !map.contains_key(&c) {
+                    map.insert(c, v);
+                }
+            }
+            _ => {
+                map.insert(k, v);
+            }
+        }
+    }
+}
+
 fn drop_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
@@ -350,6 +417,13 @@ mod tests {
                 .is_some_and(|o| o.disable_name_suffix_hash)
         );
         assert!(Kustomization::from_yaml("images:\n- name: n\n").is_err());
+    }
+
+    #[test]
+    fn field_names_match_whatever_their_case() {
+        let k = Kustomization::from_yaml("nameprefix: p-\nNAMESUFFIX: -s\nnamePrefix: q-\n").unwrap();
+        assert_eq!(k.name_prefix.as_deref(), Some("q-"));
+        assert_eq!(k.name_suffix.as_deref(), Some("-s"));
     }
 
     #[test]

@@ -258,7 +258,7 @@ impl ResMap {
 }
 
 /// The new object takes the old one's identity: labels and annotations merged (new wins), the old
-/// name and namespace, and the old build bookkeeping (hash flag, earlier ids, prefixes).
+/// name and namespace, and the old build bookkeeping (earlier ids, prefixes, vars).
 fn copy_merge_metadata(new: &mut Resource, old: &Resource) {
     for field in ["labels", "annotations"] {
         let mut merged = Map::new();
@@ -283,7 +283,9 @@ fn copy_merge_metadata(new: &mut Resource, old: &Resource) {
     new.set_name(old.name());
     let ns = old.namespace().to_string();
     new.set_namespace(&ns);
-    new.needs_hash = old.needs_hash;
+    // kustomize keeps its needs-hash build annotation from the old object, and only when the new
+    // one has it too: a hash only when both generators want one.
+    new.needs_hash = old.needs_hash && new.needs_hash;
     new.behavior = old.behavior;
     new.prev_ids = old.prev_ids.clone();
     new.prefixes = old.prefixes.clone();
