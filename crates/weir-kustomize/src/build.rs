@@ -272,10 +272,20 @@ impl Builder<'_> {
     }
 }
 
-/// kustomize keeps build bookkeeping in annotations and removes the field when nothing else is left,
-/// so an empty (or null) `metadata.annotations` never reaches the output.
+/// kustomize keeps build bookkeeping in annotations and rewrites them at the end: an empty (or null)
+/// `metadata.annotations` never reaches the output, and every value is written as a string
+/// (`port: 8080` becomes `port: "8080"`).
 fn drop_empty_annotations(obj: &mut Value) {
     if let Some(Value::Object(md)) = obj.get_mut("metadata") {
+        if let Some(Value::Object(annos)) = md.get_mut("annotations") {
+            for v in annos.values_mut() {
+                match v {
+                    Value::Bool(_) | Value::Number(_) => *v = Value::String(v.to_string()),
+                    Value::Null => *v = Value::String(String::new()),
+                    _ => {}
+                }
+            }
+        }
         let empty = match md.get("annotations") {
             Some(Value::Null) => true,
             Some(Value::Object(m)) => m.is_empty(),

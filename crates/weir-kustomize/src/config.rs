@@ -304,7 +304,13 @@ fn build() -> Config {
         ("Deployment", "spec/template/spec"),
     ] {
         for f in container_fields {
-            var_reference.push(fs("", "", kind, &format!("{prefix}/{f}"), false));
+            // kustomize's CronJob entry for NFS servers lacks the template's `spec` (kept as is).
+            let path = if kind == "CronJob" && f == "volumes/nfs/server" {
+                format!("spec/jobTemplate/spec/template/{f}")
+            } else {
+                format!("{prefix}/{f}")
+            };
+            var_reference.push(fs("", "", kind, &path, false));
         }
     }
     var_reference.push(fs(

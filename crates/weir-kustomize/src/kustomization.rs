@@ -421,7 +421,8 @@ mod tests {
 
     #[test]
     fn field_names_match_whatever_their_case() {
-        let k = Kustomization::from_yaml("nameprefix: p-\nNAMESUFFIX: -s\nnamePrefix: q-\n").unwrap();
+        let k =
+            Kustomization::from_yaml("nameprefix: p-\nNAMESUFFIX: -s\nnamePrefix: q-\n").unwrap();
         assert_eq!(k.name_prefix.as_deref(), Some("q-"));
         assert_eq!(k.name_suffix.as_deref(), Some("-s"));
     }
