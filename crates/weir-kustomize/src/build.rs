@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::config::{Config, config};
 use crate::error::{Error, ErrorKind, Result};
 use crate::generator::{self, GenKind};
 use crate::kustomization::Kustomization;
@@ -22,11 +23,23 @@ pub struct Output {
     pub warnings: Vec<String>,
 }
 
-/// Objects and vars gathered so far.
+/// Objects, vars and field specs gathered so far.
 #[derive(Default)]
 struct Acc {
     res: ResMap,
     vars: Vec<DeclaredVar>,
+    /// The built-in field specs plus those of the `configurations` met so far; `None` while there
+    /// were none (the built-in table, without a copy).
+    cfg: Option<Box<Config>>,
+}
+
+impl Acc {
+    /// Adds field specs (from a configuration file or a base's accumulator).
+    fn merge_config(&mut self, more: &Config) {
+        self.cfg
+            .get_or_insert_with(|| Box::new(config().clone()))
+            .merge(more);
+    }
 }
 
 struct Builder<'a> {
@@ -78,8 +91,9 @@ pub(crate) fn run(
             r.set_name(&name);
         }
     }
-    nameref::fix_references(&mut res)?;
-    vars::resolve(&mut res, &acc.vars)?;
+    let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
+    nameref::fix_references(&mut res, cfg)?;
+    vars::resolve(&mut res, &acc.vars, cfg)?;
     transform::drop_local_config(&mut res);
     for r in &mut res.list {
         drop_empty_annotations(&mut r.obj);
@@ -147,6 +161,19 @@ impl Builder<'_> {
         for entry in k.resources.iter().chain(k.bases.iter()) {
             self.accumulate_entry(ldr, kfile, entry, acc)?;
         }
+        for path in &k.configurations {
+            let (file, bytes) = ldr.read(path, kfile)?;
+            let more = std::str::from_utf8(&bytes)
+                .map_err(|_| "not UTF-8 text".to_string())
+                .and_then(Config::from_yaml)
+                .map_err(|message| {
+                    Error::new(ErrorKind::InvalidKustomization {
+                        file: file.clone(),
+                        message: format!("configuration: {message}"),
+                    })
+                })?;
+            acc.merge_config(&more);
+        }
         for args in &k.config_map_generator {
             let r = generator::generate(
                 ldr,
@@ -186,26 +213,27 @@ impl Builder<'_> {
             self.accumulate_target(&sub, &ckfile, &ck, acc)
                 .map_err(nested)?;
         }
+        let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
         let m = &mut acc.res;
         patches::apply_psm(m, ldr, kfile, &k.patches_strategic_merge)?;
         patches::apply_patches(m, ldr, kfile, &k.patches)?;
-        transform::namespace(m, k.namespace.as_deref().unwrap_or(""))?;
+        transform::namespace(m, k.namespace.as_deref().unwrap_or(""), cfg)?;
         transform::name_affixes(
             m,
             k.name_prefix.as_deref().unwrap_or(""),
             k.name_suffix.as_deref().unwrap_or(""),
         );
-        transform::labels(m, k)?;
-        transform::annotations(m, &k.common_annotations)?;
+        transform::labels(m, k, cfg)?;
+        transform::annotations(m, &k.common_annotations, cfg)?;
         patches::apply_json6902_legacy(m, ldr, kfile, &k.patches_json6902)?;
-        transform::replicas(m, &k.replicas, kfile)?;
+        transform::replicas(m, &k.replicas, kfile, cfg)?;
         let images: Vec<_> = k
             .images
             .iter()
             .chain(k.image_tags.iter())
             .cloned()
             .collect();
-        transform::images(m, &images)?;
+        transform::images(m, &images, cfg)?;
         patches::apply_replacements(m, ldr, kfile, &k.replacements)?;
         let declared = k
             .vars
@@ -247,6 +275,9 @@ impl Builder<'_> {
             self.accumulate_target(&sub, &skfile, &sk, &mut sub_acc)
                 .map_err(nested)?;
             acc.res.append_all(sub_acc.res)?;
+            if let Some(more) = &sub_acc.cfg {
+                acc.merge_config(more);
+            }
             return vars::merge(&mut acc.vars, sub_acc.vars);
         }
         if !ldr.fs.exists(&path) && loader::looks_remote(entry) {
@@ -302,7 +333,6 @@ fn drop_empty_annotations(obj: &mut Value) {
 fn check_supported(kfile: &Path, k: &Kustomization) -> Result<()> {
     let unsupported = [
         ("crds", !k.crds.is_empty()),
-        ("configurations", !k.configurations.is_empty()),
         ("generators", !k.generators.is_empty()),
         ("transformers", !k.transformers.is_empty()),
         ("validators", !k.validators.is_empty()),

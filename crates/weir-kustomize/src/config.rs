@@ -3,12 +3,17 @@
 
 use std::sync::OnceLock;
 
-use crate::fieldspec::FieldSpec;
+use serde::Deserialize;
+
+use crate::fieldspec::{FieldSpec, merge_all};
 use crate::resid::Gvk;
 
-/// The built-in field specs, built once.
+/// Field specs: the built-in ones (built once), plus those of `configurations` files.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Config {
     pub common_labels: Vec<FieldSpec>,
+    /// Extra fields for every `labels` entry (empty unless a configuration adds some).
+    pub labels: Vec<FieldSpec>,
     pub template_labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
     pub namespace: Vec<FieldSpec>,
@@ -358,6 +363,7 @@ fn build() -> Config {
 
     Config {
         common_labels,
+        labels: Vec::new(),
         template_labels,
         common_annotations,
         namespace,
@@ -579,9 +585,147 @@ fn name_reference() -> Vec<(Gvk, Vec<FieldSpec>)> {
     out
 }
 
+/// One field spec as written in a configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct SpecArg {
+    group: String,
+    version: String,
+    kind: String,
+    path: String,
+    create: bool,
+}
+
+impl SpecArg {
+    fn spec(&self) -> FieldSpec {
+        FieldSpec::new(
+            &self.group,
+            &self.version,
+            &self.kind,
+            &self.path,
+            self.create,
+        )
+    }
+}
+
+/// A `nameReference` entry: the kind referred to and the fields that refer to it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct NameRefArg {
+    group: String,
+    version: String,
+    kind: String,
+    field_specs: Vec<SpecArg>,
+}
+
+/// A `configurations` file (kustomize's transformer configuration).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigFile {
+    name_prefix: Vec<SpecArg>,
+    name_suffix: Vec<SpecArg>,
+    #[serde(rename = "namespace")]
+    namespace: Vec<SpecArg>,
+    common_labels: Vec<SpecArg>,
+    labels: Vec<SpecArg>,
+    template_labels: Vec<SpecArg>,
+    volume_claim_template_labels: Vec<SpecArg>,
+    common_annotations: Vec<SpecArg>,
+    name_reference: Vec<NameRefArg>,
+    var_reference: Vec<SpecArg>,
+    images: Vec<SpecArg>,
+    replicas: Vec<SpecArg>,
+}
+
+impl Config {
+    /// Parses a `configurations` file into the field specs it adds.
+    pub fn from_yaml(text: &str) -> Result<Config, String> {
+        let doc = weir_yaml::from_str(text)
+            .map_err(|e| format!("line {}: {}", e.line.unwrap_or(0), e.message))?
+            .into_iter()
+            .next()
+            .unwrap_or(serde_json::Value::Null);
+        if doc.is_null() {
+            return Ok(Config::default());
+        }
+        let f: ConfigFile = serde_json::from_value(doc).map_err(|e| {
+            let m = e.to_string();
+            m.split(", expected one of")
+                .next()
+                .unwrap_or(&m)
+                .to_string()
+        })?;
+        for (field, used) in [
+            ("namePrefix", !f.name_prefix.is_empty()),
+            ("nameSuffix", !f.name_suffix.is_empty()),
+            (
+                "volumeClaimTemplateLabels",
+                !f.volume_claim_template_labels.is_empty(),
+            ),
+        ] {
+            if used {
+                return Err(format!(
+                    "'{field}' field specs are not supported by weir's kustomize engine"
+                ));
+            }
+        }
+        let specs = |v: &[SpecArg]| v.iter().map(SpecArg::spec).collect::<Vec<_>>();
+        Ok(Config {
+            common_labels: specs(&f.common_labels),
+            labels: specs(&f.labels),
+            template_labels: specs(&f.template_labels),
+            common_annotations: specs(&f.common_annotations),
+            namespace: specs(&f.namespace),
+            images: specs(&f.images),
+            replicas: specs(&f.replicas),
+            var_reference: specs(&f.var_reference),
+            name_reference: f
+                .name_reference
+                .iter()
+                .map(|n| (gvk(&n.group, &n.version, &n.kind), specs(&n.field_specs)))
+                .collect(),
+        })
+    }
+
+    /// Adds `other`'s field specs (kustomize's `TransformerConfig.Merge`): specs already present are
+    /// skipped; name references to the same kind are combined.
+    pub fn merge(&mut self, other: &Config) {
+        merge_all(&mut self.common_labels, &other.common_labels);
+        merge_all(&mut self.labels, &other.labels);
+        merge_all(&mut self.template_labels, &other.template_labels);
+        merge_all(&mut self.common_annotations, &other.common_annotations);
+        merge_all(&mut self.namespace, &other.namespace);
+        merge_all(&mut self.images, &other.images);
+        merge_all(&mut self.replicas, &other.replicas);
+        merge_all(&mut self.var_reference, &other.var_reference);
+        for (target, specs) in &other.name_reference {
+            match self.name_reference.iter_mut().find(|(g, _)| g == target) {
+                Some((_, have)) => merge_all(have, specs),
+                None => self.name_reference.push((target.clone(), specs.clone())),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configuration_files_add_specs() {
+        let extra = Config::from_yaml(
+            "nameReference:\n- kind: Bee\n  version: v1\n  fieldSpecs:\n  - path: spec/bee\n    kind: Hive\n\
+             images:\n- path: spec/img\n  kind: Hive\n",
+        )
+        .unwrap();
+        let mut c = config().clone();
+        let before = c.name_reference.len();
+        c.merge(&extra);
+        c.merge(&extra);
+        assert_eq!(c.name_reference.len(), before + 1);
+        assert!(c.images.iter().any(|f| f.path == "spec/img"));
+        assert!(Config::from_yaml("nameReferences: []\n").is_err());
+    }
 
     #[test]
     fn tables_have_expected_shape() {

@@ -44,9 +44,10 @@ pub struct Kustomization {
     pub secret_generator: Vec<GeneratorArgs>,
     pub generator_options: Option<GeneratorOptions>,
     pub sort_options: Option<SortOptions>,
+    /// Files of extra field specs (kustomize's transformer configuration).
+    pub configurations: Vec<String>,
     // Fields weir does not implement; a build that uses them fails with `Unsupported`.
     pub crds: Vec<String>,
-    pub configurations: Vec<String>,
     pub generators: Vec<String>,
     pub transformers: Vec<String>,
     pub validators: Vec<String>,

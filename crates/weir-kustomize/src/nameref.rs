@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::config::config;
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fieldspec::FieldSpec;
 use crate::resid::{Gvk, ResId};
@@ -24,7 +24,7 @@ struct Candidate {
     suffixes: Vec<String>,
 }
 
-pub(crate) fn fix_references(m: &mut ResMap) -> Result<()> {
+pub(crate) fn fix_references(m: &mut ResMap, cfg: &Config) -> Result<()> {
     let cands: Vec<Candidate> = m
         .list
         .iter()
@@ -58,7 +58,7 @@ pub(crate) fn fix_references(m: &mut ResMap) -> Result<()> {
     }
     for referrer in m.list.iter_mut() {
         let org_gvk = referrer.org_id().gvk;
-        let specs: Vec<(&Gvk, &FieldSpec)> = config()
+        let specs: Vec<(&Gvk, &FieldSpec)> = cfg
             .name_reference
             .iter()
             .flat_map(|(t, specs)| {

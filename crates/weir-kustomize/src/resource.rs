@@ -343,12 +343,18 @@ mod tests {
         let mut new = res(json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "c", "labels": {"b": "2"}}, "data": {"y": "2"}}));
         new.behavior = Behavior::Merge;
+        new.needs_hash = true;
+        let mut unhashed = new.clone();
         m.absorb(new).unwrap();
         let r = &m.list[0];
         assert_eq!(r.name(), "p-c");
         assert!(r.needs_hash);
         assert_eq!(r.obj["data"], json!({"x": "1", "y": "2"}));
         assert_eq!(r.obj["metadata"]["labels"], json!({"a": "1", "b": "2"}));
+        // A hash only when both generators want one.
+        unhashed.needs_hash = false;
+        m.absorb(unhashed).unwrap();
+        assert!(!m.list[0].needs_hash);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::config::config;
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kustomization::Var;
 use crate::resid::{Gvk, ResId};
@@ -90,7 +90,7 @@ pub(crate) fn declare(
 }
 
 /// Resolves every var (from the object it was bound to) and substitutes it.
-pub(crate) fn resolve(m: &mut ResMap, vars: &[DeclaredVar]) -> Result<()> {
+pub(crate) fn resolve(m: &mut ResMap, vars: &[DeclaredVar], cfg: &Config) -> Result<()> {
     if vars.is_empty() {
         return Ok(());
     }
@@ -132,7 +132,7 @@ pub(crate) fn resolve(m: &mut ResMap, vars: &[DeclaredVar]) -> Result<()> {
     }
     for r in &mut m.list {
         let gvk = Gvk::of(&r.obj);
-        for fs in config().var_reference.iter().filter(|fs| fs.selects(&gvk)) {
+        for fs in cfg.var_reference.iter().filter(|fs| fs.selects(&gvk)) {
             fs.visit(&mut r.obj, &mut |node| {
                 substitute(node, &values);
                 Ok(())
