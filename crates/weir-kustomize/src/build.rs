@@ -14,7 +14,7 @@ use crate::kustomization::Kustomization;
 use crate::loader::{self, Loader};
 use crate::resource::{ResMap, Resource};
 use crate::vars::{self, DeclaredVar};
-use crate::{BuildOptions, flux, hash, nameref, order, patches, transform};
+use crate::{BuildOptions, flux, hash, nameref, order, patches, plugins, transform};
 
 /// The result of a build: the objects in output order, and warnings (deprecated fields) for a person.
 #[derive(Debug, Clone, Default)]
@@ -194,6 +194,10 @@ impl Builder<'_> {
             )?;
             acc.res.absorb(r)?;
         }
+        if !k.generators.is_empty() {
+            let configs = self.plugin_configs(ldr, kfile, &k.generators)?;
+            plugins::generate(&mut acc.res, ldr, kfile, &configs)?;
+        }
         for c in &k.components {
             let sub = ldr.sub(c, kfile)?;
             let nested = |mut e: Error| {
@@ -235,6 +239,11 @@ impl Builder<'_> {
             .collect();
         transform::images(m, &images, cfg)?;
         patches::apply_replacements(m, ldr, kfile, &k.replacements)?;
+        if !k.transformers.is_empty() {
+            let configs = self.plugin_configs(ldr, kfile, &k.transformers)?;
+            let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
+            plugins::transform(&mut acc.res, ldr, kfile, &configs, cfg)?;
+        }
         let declared = k
             .vars
             .iter()
@@ -244,6 +253,33 @@ impl Builder<'_> {
             })
             .collect();
         vars::declare(&mut acc.res, &mut acc.vars, declared)
+    }
+
+    /// The plugin configuration objects of `generators:` or `transformers:`: each entry is inline
+    /// YAML, or a file or kustomization directory whose objects are configurations (as kustomize).
+    fn plugin_configs(
+        &mut self,
+        ldr: &Loader<'_>,
+        kfile: &Path,
+        entries: &[String],
+    ) -> Result<Vec<plugins::PluginConfig>> {
+        let mut inline = Vec::new();
+        let mut from_paths = Acc::default();
+        for entry in entries {
+            let docs = weir_yaml::from_str(entry).ok().filter(|docs| {
+                docs.iter().any(|d| !d.is_null())
+                    && docs.iter().all(|d| d.is_null() || d.is_object())
+            });
+            match docs {
+                Some(docs) => inline.extend(docs.into_iter().filter(|d| !d.is_null())),
+                None => self.accumulate_entry(ldr, kfile, entry, &mut from_paths)?,
+            }
+        }
+        Ok(inline
+            .into_iter()
+            .chain(from_paths.res.list.into_iter().map(|r| r.obj))
+            .map(|obj| plugins::PluginConfig { obj })
+            .collect())
     }
 
     /// One `resources` entry: a file of objects, or a directory holding a kustomization.
@@ -333,8 +369,6 @@ fn drop_empty_annotations(obj: &mut Value) {
 fn check_supported(kfile: &Path, k: &Kustomization) -> Result<()> {
     let unsupported = [
         ("crds", !k.crds.is_empty()),
-        ("generators", !k.generators.is_empty()),
-        ("transformers", !k.transformers.is_empty()),
         ("validators", !k.validators.is_empty()),
         ("helmCharts", !k.helm_charts.is_empty()),
         ("helmGlobals", k.helm_globals.is_some()),

@@ -31,6 +31,7 @@ mod loader;
 mod nameref;
 mod order;
 mod patches;
+mod plugins;
 mod resid;
 mod resource;
 mod transform;

@@ -103,8 +103,50 @@ pub(crate) fn name_affixes(m: &mut ResMap, prefix: &str, suffix: &str) {
     }
 }
 
+/// A prefix (or suffix) added to the fields of `specs`, as kustomize's Prefix/SuffixTransformer
+/// plugins do: `metadata/name` also records the affix and the earlier id (for name references).
+pub(crate) fn affix_fields(
+    m: &mut ResMap,
+    affix: &str,
+    is_prefix: bool,
+    specs: &[FieldSpec],
+) -> Result<()> {
+    for r in &mut m.list {
+        let org = r.org_id().gvk;
+        if skips_name_affix(&org) {
+            continue;
+        }
+        for fs in specs.iter().filter(|fs| fs.selects(&org)) {
+            if fs.path == "metadata/name" {
+                if is_prefix {
+                    r.prefixes.push(affix.to_string());
+                } else {
+                    r.suffixes.push(affix.to_string());
+                }
+                if !affix.is_empty() {
+                    r.store_previous_id();
+                }
+            }
+            fs.visit(&mut r.obj, &mut |v| {
+                let cur = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    _ => return Ok(()),
+                };
+                *v = Value::String(if is_prefix {
+                    format!("{affix}{cur}")
+                } else {
+                    format!("{cur}{affix}")
+                });
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Sets string entries of the map at each selected field (labels, annotations, selectors).
-fn set_map_entries(
+pub(crate) fn set_map_entries(
     m: &mut ResMap,
     pairs: &BTreeMap<String, String>,
     specs: &[FieldSpec],
