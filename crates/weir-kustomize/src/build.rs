@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::generator::{self, GenKind};
 use crate::kustomization::Kustomization;
 use crate::loader::{self, Loader};
+use crate::origin::{self, Origin, Tracking};
 use crate::resource::{ResMap, Resource};
 use crate::vars::{self, DeclaredVar};
 use crate::{BuildOptions, flux, hash, nameref, order, patches, plugins, transform};
@@ -45,6 +46,8 @@ impl Acc {
 struct Builder<'a> {
     opts: &'a BuildOptions,
     warnings: Vec<String>,
+    /// The top-level kustomization's `buildMetadata` (kustomize applies it to the whole build).
+    track: Tracking,
 }
 
 /// Builds `dir`, with `overlay` merged into its kustomization first (Flux's Kustomization spec).
@@ -58,6 +61,7 @@ pub(crate) fn run(
     let mut b = Builder {
         opts,
         warnings: Vec::new(),
+        track: Tracking::default(),
     };
     let with_chain = |mut e: Error, dir: &Path| {
         e.chain.insert(0, dir.to_path_buf());
@@ -69,6 +73,15 @@ pub(crate) fn run(
     if let Some(o) = overlay {
         flux::merge_overlay(&mut k, o);
     }
+    b.track = Tracking::from_options(&k.build_metadata).map_err(|message| {
+        with_chain(
+            Error::new(ErrorKind::InvalidKustomization {
+                file: kfile.clone(),
+                message,
+            }),
+            &ldr.dir,
+        )
+    })?;
     order::validate(k.sort_options.as_ref()).map_err(|message| {
         with_chain(
             Error::new(ErrorKind::InvalidKustomization {
@@ -95,6 +108,7 @@ pub(crate) fn run(
     nameref::fix_references(&mut res, cfg)?;
     vars::resolve(&mut res, &acc.vars, cfg)?;
     transform::drop_local_config(&mut res);
+    origin::write(&mut res.list, b.track);
     for r in &mut res.list {
         drop_empty_annotations(&mut r.obj);
     }
@@ -174,28 +188,33 @@ impl Builder<'_> {
                 })?;
             acc.merge_config(&more);
         }
-        for args in &k.config_map_generator {
-            let r = generator::generate(
-                ldr,
-                kfile,
-                GenKind::ConfigMap,
-                args,
-                k.generator_options.as_ref(),
-            )?;
-            acc.res.absorb(r)?;
-        }
-        for args in &k.secret_generator {
-            let r = generator::generate(
-                ldr,
-                kfile,
-                GenKind::Secret,
-                args,
-                k.generator_options.as_ref(),
-            )?;
-            acc.res.absorb(r)?;
+        // Where this kustomization's builtin generators and transformers are configured.
+        let track = self.track.active();
+        let configured_in = ldr.origin_of(
+            &kfile
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let builtin = |kind: &str| Origin::builtin(configured_in.clone(), kind);
+        for (kind, list) in [
+            (GenKind::ConfigMap, &k.config_map_generator),
+            (GenKind::Secret, &k.secret_generator),
+        ] {
+            for args in list {
+                let mut r =
+                    generator::generate(ldr, kfile, kind, args, k.generator_options.as_ref())?;
+                if track {
+                    r.provenance = Some(Box::new(builtin(match kind {
+                        GenKind::ConfigMap => "ConfigMapGenerator",
+                        GenKind::Secret => "SecretGenerator",
+                    })));
+                }
+                acc.res.absorb(r)?;
+            }
         }
         if !k.generators.is_empty() {
-            let configs = self.plugin_configs(ldr, kfile, &k.generators)?;
+            let configs = self.plugin_configs(ldr, kfile, &configured_in, &k.generators)?;
             plugins::generate(&mut acc.res, ldr, kfile, &configs)?;
         }
         for c in &k.components {
@@ -219,28 +238,65 @@ impl Builder<'_> {
         }
         let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
         let m = &mut acc.res;
-        patches::apply_psm(m, ldr, kfile, &k.patches_strategic_merge)?;
-        patches::apply_patches(m, ldr, kfile, &k.patches)?;
-        transform::namespace(m, k.namespace.as_deref().unwrap_or(""), cfg)?;
-        transform::name_affixes(
-            m,
-            k.name_prefix.as_deref().unwrap_or(""),
-            k.name_suffix.as_deref().unwrap_or(""),
-        );
-        transform::labels(m, k, cfg)?;
-        transform::annotations(m, &k.common_annotations, cfg)?;
-        patches::apply_json6902_legacy(m, ldr, kfile, &k.patches_json6902)?;
-        transform::replicas(m, &k.replicas, kfile, cfg)?;
+        // kustomize records each configured builtin transformer on every object after it ran; the
+        // records of one kind are identical, so they are added after the step, `n` at a time.
+        let note = |m: &mut ResMap, kind: &str, n: usize| {
+            if track {
+                let by = builtin(kind);
+                for _ in 0..n {
+                    origin::note_transformer(&mut m.list, &by);
+                }
+            }
+        };
+        let prefix = k.name_prefix.as_deref().unwrap_or("");
+        let suffix = k.name_suffix.as_deref().unwrap_or("");
+        let ns = k.namespace.as_deref().unwrap_or("");
         let images: Vec<_> = k
             .images
             .iter()
             .chain(k.image_tags.iter())
             .cloned()
             .collect();
+        patches::apply_psm(m, ldr, kfile, &k.patches_strategic_merge)?;
+        note(
+            m,
+            "PatchStrategicMergeTransformer",
+            usize::from(!k.patches_strategic_merge.is_empty()),
+        );
+        patches::apply_patches(m, ldr, kfile, &k.patches)?;
+        note(m, "PatchTransformer", k.patches.len());
+        transform::namespace(m, ns, cfg)?;
+        note(m, "NamespaceTransformer", usize::from(!ns.is_empty()));
+        transform::name_affixes(m, prefix, suffix);
+        note(m, "PrefixTransformer", usize::from(!prefix.is_empty()));
+        note(m, "SuffixTransformer", usize::from(!suffix.is_empty()));
+        transform::labels(m, k, cfg)?;
+        let label_steps = if k.labels.is_empty() && k.common_labels.is_empty() {
+            0
+        } else {
+            k.labels.len() + 1
+        };
+        note(m, "LabelTransformer", label_steps);
+        transform::annotations(m, &k.common_annotations, cfg)?;
+        note(
+            m,
+            "AnnotationsTransformer",
+            usize::from(!k.common_annotations.is_empty()),
+        );
+        patches::apply_json6902_legacy(m, ldr, kfile, &k.patches_json6902)?;
+        note(m, "PatchJson6902Transformer", k.patches_json6902.len());
+        transform::replicas(m, &k.replicas, kfile, cfg)?;
+        note(m, "ReplicaCountTransformer", k.replicas.len());
         transform::images(m, &images, cfg)?;
+        note(m, "ImageTagTransformer", images.len());
         patches::apply_replacements(m, ldr, kfile, &k.replacements)?;
+        note(
+            m,
+            "ReplacementTransformer",
+            usize::from(!k.replacements.is_empty()),
+        );
         if !k.transformers.is_empty() {
-            let configs = self.plugin_configs(ldr, kfile, &k.transformers)?;
+            let configs = self.plugin_configs(ldr, kfile, &configured_in, &k.transformers)?;
             let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
             plugins::transform(&mut acc.res, ldr, kfile, &configs, cfg)?;
         }
@@ -261,6 +317,7 @@ impl Builder<'_> {
         &mut self,
         ldr: &Loader<'_>,
         kfile: &Path,
+        configured_in: &str,
         entries: &[String],
     ) -> Result<Vec<plugins::PluginConfig>> {
         let mut inline = Vec::new();
@@ -275,11 +332,23 @@ impl Builder<'_> {
                 None => self.accumulate_entry(ldr, kfile, entry, &mut from_paths)?,
             }
         }
-        Ok(inline
+        let track = self.track.active();
+        let inline = inline.into_iter().map(|obj| plugins::PluginConfig {
+            origin: track.then(|| Origin::plugin(configured_in.to_string(), &obj)),
+            obj,
+        });
+        let from_paths = from_paths
+            .res
+            .list
             .into_iter()
-            .chain(from_paths.res.list.into_iter().map(|r| r.obj))
-            .map(|obj| plugins::PluginConfig { obj })
-            .collect())
+            .map(|r| plugins::PluginConfig {
+                origin: r
+                    .provenance
+                    .as_ref()
+                    .map(|o| Origin::plugin(o.path.clone(), &r.obj)),
+                obj: r.obj,
+            });
+        Ok(inline.chain(from_paths).collect())
     }
 
     /// One `resources` entry: a file of objects, or a directory holding a kustomization.
@@ -332,8 +401,14 @@ impl Builder<'_> {
         }
         let (file, bytes) = ldr.read(entry, kfile)?;
         let origin = Arc::new(file.clone());
+        let provenance = self
+            .track
+            .active()
+            .then(|| Origin::file(ldr.origin_of(entry)));
         for obj in loader::parse_objects(&file, &bytes)? {
-            acc.res.append(Resource::new(obj, origin.clone()))?;
+            let mut r = Resource::new(obj, origin.clone());
+            r.provenance = provenance.clone().map(Box::new);
+            acc.res.append(r)?;
         }
         Ok(())
     }
@@ -377,7 +452,6 @@ fn check_supported(kfile: &Path, k: &Kustomization) -> Result<()> {
             !k.helm_chart_inflation_generator.is_empty(),
         ),
         ("openapi", k.openapi.is_some()),
-        ("buildMetadata", !k.build_metadata.is_empty()),
     ];
     for (field, used) in unsupported {
         if used {

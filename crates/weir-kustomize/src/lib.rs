@@ -30,6 +30,7 @@ mod kustomization;
 mod loader;
 mod nameref;
 mod order;
+mod origin;
 mod patches;
 mod plugins;
 mod resid;

@@ -18,6 +18,7 @@ use crate::kustomization::{
     GeneratorArgs, GeneratorOptions, Image, Patch, ReplacementEntry, Replica,
 };
 use crate::loader::Loader;
+use crate::origin::Origin;
 use crate::resource::{ResMap, Resource};
 use crate::selector::Selector;
 use crate::{patches, transform};
@@ -25,6 +26,8 @@ use crate::{patches, transform};
 /// One plugin configuration object and where it was read.
 pub(crate) struct PluginConfig {
     pub obj: Value,
+    /// Set when `buildMetadata` is: the plugin as generated objects and transformations name it.
+    pub origin: Option<Origin>,
 }
 
 impl PluginConfig {
@@ -149,7 +152,9 @@ pub(crate) fn generate(
             "SecretGenerator" => GenKind::Secret,
             "IAMPolicyGenerator" => {
                 let p: IamPolicyGenerator = c.parse(kfile, FIELD)?;
-                m.absorb(iam_policy(&p, kfile, c)?)?;
+                let mut r = iam_policy(&p, kfile, c)?;
+                r.provenance = c.origin.clone().map(Box::new);
+                m.absorb(r)?;
                 continue;
             }
             other => return Err(unsupported(kfile, FIELD, c, other)),
@@ -172,7 +177,8 @@ pub(crate) fn generate(
             type_: p.type_,
             options: p.options,
         };
-        let r = generator::generate(ldr, kfile, kind, &args, None)?;
+        let mut r = generator::generate(ldr, kfile, kind, &args, None)?;
+        r.provenance = c.origin.clone().map(Box::new);
         m.absorb(r)?;
     }
     Ok(())
@@ -375,6 +381,9 @@ pub(crate) fn transform(
                 ));
             }
             other => return Err(unsupported(kfile, FIELD, c, other)),
+        }
+        if let Some(by) = &c.origin {
+            crate::origin::note_transformer(&mut m.list, by);
         }
     }
     Ok(())

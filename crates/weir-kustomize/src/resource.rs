@@ -30,6 +30,9 @@ pub(crate) struct Resource {
     /// Set for generated ConfigMaps/Secrets: append the content hash to the name at the end.
     pub needs_hash: bool,
     pub behavior: Behavior,
+    /// Where the object came from and which transformers ran over it (`buildMetadata`).
+    pub provenance: Option<Box<crate::origin::Origin>>,
+    pub transformations: Vec<crate::origin::Origin>,
     /// Names of the vars bound to this object (by the kustomization that declared them).
     pub ref_vars: Vec<String>,
     /// The file (or kustomization) the object came from, for errors.
@@ -45,6 +48,8 @@ impl Resource {
             suffixes: Vec::new(),
             needs_hash: false,
             behavior: Behavior::Create,
+            provenance: None,
+            transformations: Vec::new(),
             ref_vars: Vec::new(),
             origin,
         }
@@ -240,6 +245,15 @@ impl ResMap {
                     ))),
                     b => {
                         copy_merge_metadata(&mut r, old);
+                        // A merge keeps the old object's origin; a replace takes the new one's.
+                        if b == Behavior::Merge && old.provenance.is_some()
+                            || r.provenance.is_none()
+                        {
+                            r.provenance = old.provenance.clone();
+                        }
+                        if r.transformations.is_empty() {
+                            r.transformations = old.transformations.clone();
+                        }
                         if b == Behavior::Merge {
                             for field in ["data", "binaryData"] {
                                 merge_data_map(&mut r.obj, &old.obj, field);
