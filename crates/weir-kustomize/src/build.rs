@@ -188,6 +188,19 @@ impl Builder<'_> {
                 })?;
             acc.merge_config(&more);
         }
+        for path in &k.crds {
+            let (file, bytes) = ldr.read(path, kfile)?;
+            let more = std::str::from_utf8(&bytes)
+                .map_err(|_| "not UTF-8 text".to_string())
+                .and_then(Config::from_crd_definitions)
+                .map_err(|message| {
+                    Error::new(ErrorKind::InvalidKustomization {
+                        file: file.clone(),
+                        message: format!("crds: {message}"),
+                    })
+                })?;
+            acc.merge_config(&more);
+        }
         // Where this kustomization's builtin generators and transformers are configured.
         let track = self.track.active();
         let configured_in = ldr.origin_of(
@@ -443,7 +456,6 @@ fn drop_empty_annotations(obj: &mut Value) {
 /// Fields weir does not implement fail the build instead of being silently ignored.
 fn check_supported(kfile: &Path, k: &Kustomization) -> Result<()> {
     let unsupported = [
-        ("crds", !k.crds.is_empty()),
         ("validators", !k.validators.is_empty()),
         ("helmCharts", !k.helm_charts.is_empty()),
         ("helmGlobals", k.helm_globals.is_some()),

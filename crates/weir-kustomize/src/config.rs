@@ -687,6 +687,38 @@ impl Config {
         })
     }
 
+    /// Field specs from a `crds` file: OpenAPI definitions (JSON or YAML, type name to
+    /// `{Schema: ...}`) whose properties carry kustomize's `x-kubernetes-*` extensions: annotations,
+    /// label selectors, and object references (`x-kubernetes-object-ref-api-version`/`-kind`, with
+    /// the name under `x-kubernetes-object-ref-name-key`, `name` by default).
+    pub fn from_crd_definitions(text: &str) -> Result<Config, String> {
+        let doc = weir_yaml::from_str(text)
+            .map_err(|e| format!("line {}: {}", e.line.unwrap_or(0), e.message))?
+            .into_iter()
+            .next()
+            .unwrap_or(serde_json::Value::Null);
+        let Some(defs) = doc.as_object() else {
+            return Err("expected a mapping of type names to OpenAPI definitions".into());
+        };
+        let mut out = Config::default();
+        for (name, def) in defs {
+            let props = def
+                .pointer("/Schema/properties")
+                .and_then(|p| p.as_object());
+            let Some(props) = props else { continue };
+            if !["kind", "apiVersion", "metadata"]
+                .iter()
+                .all(|k| props.contains_key(*k))
+            {
+                continue;
+            }
+            let kind = name.rsplit('.').next().unwrap_or(name);
+            let target = gvk("", "", kind);
+            crd_specs(&mut out, &target, defs, name, &mut Vec::new())?;
+        }
+        Ok(out)
+    }
+
     /// Adds `other`'s field specs (kustomize's `TransformerConfig.Merge`): specs already present are
     /// skipped; name references to the same kind are combined.
     pub fn merge(&mut self, other: &Config) {
@@ -707,9 +739,89 @@ impl Config {
     }
 }
 
+/// Walks one definition's properties (following `$ref`s) for the extensions kustomize reads.
+fn crd_specs(
+    out: &mut Config,
+    owner: &Gvk,
+    defs: &serde_json::Map<String, serde_json::Value>,
+    type_name: &str,
+    path: &mut Vec<String>,
+) -> Result<(), String> {
+    // Definitions may refer to each other in a cycle; kustomize would not stop.
+    if path.len() > 32 {
+        return Err(format!(
+            "definition '{type_name}' nests too deep (a cycle of $ref?)"
+        ));
+    }
+    let Some(props) = defs
+        .get(type_name)
+        .and_then(|d| d.pointer("/Schema/properties"))
+        .and_then(|p| p.as_object())
+    else {
+        return Ok(());
+    };
+    for (prop, schema) in props {
+        path.push(prop.clone());
+        let ext = |k: &str| schema.get(k).and_then(|v| v.as_str());
+        let here = |extra: Option<&str>| {
+            let mut p = path.join("/");
+            if let Some(e) = extra {
+                p.push('/');
+                p.push_str(e);
+            }
+            FieldSpec::new(&owner.group, &owner.version, &owner.kind, &p, false)
+        };
+        if ext("x-kubernetes-annotation").is_some() {
+            merge_all(&mut out.common_annotations, &[here(None)]);
+        }
+        if ext("x-kubernetes-label-selector").is_some() {
+            merge_all(&mut out.common_labels, &[here(None)]);
+        }
+        if ext("x-kubernetes-identity").is_some() {
+            return Err(format!(
+                "'x-kubernetes-identity' on '{}' of {type_name} (name prefix field specs) is not supported by weir's kustomize engine",
+                path.join("/")
+            ));
+        }
+        if let (Some(version), Some(kind)) = (
+            ext("x-kubernetes-object-ref-api-version"),
+            ext("x-kubernetes-object-ref-kind"),
+        ) {
+            let key = ext("x-kubernetes-object-ref-name-key").unwrap_or("name");
+            let more = Config {
+                name_reference: vec![(gvk("", version, kind), vec![here(Some(key))])],
+                ..Config::default()
+            };
+            out.merge(&more);
+        }
+        if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+            crd_specs(out, owner, defs, r, path)?;
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crd_definitions_add_name_references() {
+        let defs = r#"{
+          "x.io/v1.Hive": {"Schema": {"properties": {"kind": {}, "apiVersion": {}, "metadata": {},
+            "spec": {"$ref": "x.io/v1.HiveSpec"}}}},
+          "x.io/v1.HiveSpec": {"Schema": {"properties": {
+            "beeRef": {"x-kubernetes-object-ref-api-version": "v1", "x-kubernetes-object-ref-kind": "Bee"},
+            "sel": {"x-kubernetes-label-selector": ""}}}}
+        }"#;
+        let c = Config::from_crd_definitions(defs).unwrap();
+        let (target, specs) = &c.name_reference[0];
+        assert_eq!(target.kind, "Bee");
+        assert_eq!(specs[0].path, "spec/beeRef/name");
+        assert_eq!(specs[0].kind, "Hive");
+        assert_eq!(c.common_labels[0].path, "spec/sel");
+    }
 
     #[test]
     fn configuration_files_add_specs() {

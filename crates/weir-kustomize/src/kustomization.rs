@@ -46,8 +46,9 @@ pub struct Kustomization {
     pub sort_options: Option<SortOptions>,
     /// Files of extra field specs (kustomize's transformer configuration).
     pub configurations: Vec<String>,
-    // Fields weir does not implement; a build that uses them fails with `Unsupported`.
+    /// OpenAPI definitions of custom kinds whose `x-kubernetes-*` extensions add field specs.
     pub crds: Vec<String>,
+    // Fields weir does not implement; a build that uses them fails with `Unsupported`.
     pub generators: Vec<String>,
     pub transformers: Vec<String>,
     pub validators: Vec<String>,
