@@ -13,6 +13,7 @@ use crate::generator::{self, GenKind};
 use crate::kustomization::Kustomization;
 use crate::loader::{self, Loader};
 use crate::origin::{self, Origin, Tracking};
+use crate::patch_meta::{PatchMeta, patch_meta};
 use crate::resource::{ResMap, Resource};
 use crate::vars::{self, DeclaredVar};
 use crate::{BuildOptions, flux, hash, nameref, order, patches, plugins, transform};
@@ -48,6 +49,88 @@ struct Builder<'a> {
     warnings: Vec<String>,
     /// The top-level kustomization's `buildMetadata` (kustomize applies it to the whole build).
     track: Tracking,
+    /// The strategic-merge schema: kustomize keeps one per build, set by the first kustomization
+    /// with an `openapi` field (the top-level one first, then in the order they are read).
+    schema: Schema,
+}
+
+/// The `openapi` schema in effect.
+enum Schema {
+    /// No kustomization chose one yet: the built-in schema.
+    Unset,
+    /// The built-in schema, chosen by `openapi: {version: v1.21.2}`.
+    Builtin,
+    Custom(Arc<PatchMeta>),
+}
+
+impl Builder<'_> {
+    /// The custom schema, if one was chosen (else the built-in [`patch_meta`]).
+    fn custom_meta(&self) -> Option<Arc<PatchMeta>> {
+        match &self.schema {
+            Schema::Custom(m) => Some(m.clone()),
+            Schema::Unset | Schema::Builtin => None,
+        }
+    }
+
+    /// kustomize's `openapi.SetSchema`: the first `openapi` field read wins.
+    fn set_schema(
+        &mut self,
+        ldr: &Loader<'_>,
+        kfile: &Path,
+        k: &Kustomization,
+        top: bool,
+    ) -> Result<()> {
+        let Some(openapi) = &k.openapi else {
+            return Ok(());
+        };
+        let field_err = |message: String| {
+            Error::new(ErrorKind::Field {
+                file: kfile.to_path_buf(),
+                field: "openapi".into(),
+                message,
+            })
+        };
+        let text = |key: &str| openapi.get(key).and_then(Value::as_str);
+        let custom = match text("path") {
+            Some(path) => {
+                let (file, bytes) = ldr.read(path, kfile)?;
+                let doc = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|t| weir_yaml::from_str(t).ok())
+                    .and_then(|docs| docs.into_iter().next())
+                    .ok_or_else(|| {
+                        field_err(format!(
+                            "'{}' is not a YAML or JSON document",
+                            file.display()
+                        ))
+                    })?;
+                Some(doc)
+            }
+            None => None,
+        };
+        if !matches!(self.schema, Schema::Unset) {
+            return Ok(());
+        }
+        match (custom, text("version")) {
+            (Some(_), Some(_)) => Err(field_err(
+                "builtin version and custom schema provided, cannot use both".into(),
+            )),
+            (Some(doc), None) => {
+                let meta = PatchMeta::from_openapi(&doc).map_err(|e| field_err(e.to_string()))?;
+                let meta = if top { meta } else { meta.with_builtin() };
+                self.schema = Schema::Custom(Arc::new(meta));
+                Ok(())
+            }
+            (None, Some("v1.21.2")) => {
+                self.schema = Schema::Builtin;
+                Ok(())
+            }
+            (None, Some(v)) if !v.is_empty() => Err(field_err(format!(
+                "the specified OpenAPI version '{v}' is not built in (only v1.21.2)"
+            ))),
+            (None, _) => Ok(()),
+        }
+    }
 }
 
 /// Builds `dir`, with `overlay` merged into its kustomization first (Flux's Kustomization spec).
@@ -62,6 +145,7 @@ pub(crate) fn run(
         opts,
         warnings: Vec::new(),
         track: Tracking::default(),
+        schema: Schema::Unset,
     };
     let with_chain = |mut e: Error, dir: &Path| {
         e.chain.insert(0, dir.to_path_buf());
@@ -91,6 +175,8 @@ pub(crate) fn run(
             &ldr.dir,
         )
     })?;
+    b.set_schema(&ldr, &kfile, &k, true)
+        .map_err(|e| with_chain(e, &ldr.dir))?;
     let mut acc = Acc::default();
     b.accumulate_target(&ldr, &kfile, &k, &mut acc)
         .map_err(|e| with_chain(e, &ldr.dir))?;
@@ -237,6 +323,7 @@ impl Builder<'_> {
                 e
             };
             let (ckfile, ck) = self.load_kustomization(&sub, false).map_err(nested)?;
+            self.set_schema(&sub, &ckfile, &ck, false).map_err(nested)?;
             if !ck.is_component() {
                 return Err(Error::new(ErrorKind::InvalidKustomization {
                     file: ckfile,
@@ -250,6 +337,8 @@ impl Builder<'_> {
                 .map_err(nested)?;
         }
         let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
+        let custom = self.custom_meta();
+        let meta: &PatchMeta = custom.as_deref().unwrap_or_else(|| patch_meta());
         let m = &mut acc.res;
         // kustomize records each configured builtin transformer on every object after it ran; the
         // records of one kind are identical, so they are added after the step, `n` at a time.
@@ -270,13 +359,13 @@ impl Builder<'_> {
             .chain(k.image_tags.iter())
             .cloned()
             .collect();
-        patches::apply_psm(m, ldr, kfile, &k.patches_strategic_merge)?;
+        patches::apply_psm(m, ldr, kfile, &k.patches_strategic_merge, meta)?;
         note(
             m,
             "PatchStrategicMergeTransformer",
             usize::from(!k.patches_strategic_merge.is_empty()),
         );
-        patches::apply_patches(m, ldr, kfile, &k.patches)?;
+        patches::apply_patches(m, ldr, kfile, &k.patches, meta)?;
         note(m, "PatchTransformer", k.patches.len());
         transform::namespace(m, ns, cfg)?;
         note(m, "NamespaceTransformer", usize::from(!ns.is_empty()));
@@ -311,7 +400,7 @@ impl Builder<'_> {
         if !k.transformers.is_empty() {
             let configs = self.plugin_configs(ldr, kfile, &configured_in, &k.transformers)?;
             let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
-            plugins::transform(&mut acc.res, ldr, kfile, &configs, cfg)?;
+            plugins::transform(&mut acc.res, ldr, kfile, &configs, cfg, meta)?;
         }
         let declared = k
             .vars
@@ -380,6 +469,7 @@ impl Builder<'_> {
                 e
             };
             let (skfile, sk) = self.load_kustomization(&sub, false).map_err(nested)?;
+            self.set_schema(&sub, &skfile, &sk, false).map_err(nested)?;
             if sk.is_component() {
                 return Err(Error::new(ErrorKind::InvalidKustomization {
                     file: skfile,
@@ -463,7 +553,6 @@ fn check_supported(kfile: &Path, k: &Kustomization) -> Result<()> {
             "helmChartInflationGenerator",
             !k.helm_chart_inflation_generator.is_empty(),
         ),
-        ("openapi", k.openapi.is_some()),
     ];
     for (field, used) in unsupported {
         if used {

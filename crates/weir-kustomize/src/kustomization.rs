@@ -55,6 +55,7 @@ pub struct Kustomization {
     pub helm_charts: Vec<Value>,
     pub helm_globals: Option<Value>,
     pub helm_chart_inflation_generator: Vec<Value>,
+    /// The strategic-merge schema: `{path: file}` (a custom OpenAPI document) or `{version: v1.21.2}`.
     #[serde(rename = "openapi")]
     pub openapi: Option<Value>,
     pub build_metadata: Vec<String>,

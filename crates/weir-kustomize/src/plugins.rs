@@ -19,6 +19,7 @@ use crate::kustomization::{
 };
 use crate::loader::Loader;
 use crate::origin::Origin;
+use crate::patch_meta::PatchMeta;
 use crate::resource::{ResMap, Resource};
 use crate::selector::Selector;
 use crate::{patches, transform};
@@ -281,6 +282,7 @@ pub(crate) fn transform(
     kfile: &Path,
     configs: &[PluginConfig],
     cfg: &Config,
+    meta: &PatchMeta,
 ) -> Result<()> {
     const FIELD: &str = "transformers";
     for c in configs {
@@ -339,7 +341,7 @@ pub(crate) fn transform(
                     target: p.target,
                     options: p.options,
                 };
-                patches::apply_patches(m, ldr, kfile, &[patch])?;
+                patches::apply_patches(m, ldr, kfile, &[patch], meta)?;
             }
             "PatchJson6902Transformer" => {
                 let p: PatchPlugin = c.parse(kfile, FIELD)?;
@@ -355,7 +357,7 @@ pub(crate) fn transform(
                 let p: PatchPlugin = c.parse(kfile, FIELD)?;
                 let mut entries = p.paths;
                 entries.extend(p.patches);
-                patches::apply_psm(m, ldr, kfile, &entries)?;
+                patches::apply_psm(m, ldr, kfile, &entries, meta)?;
             }
             "ImageTagTransformer" => {
                 let p: ImagePlugin = c.parse(kfile, FIELD)?;
