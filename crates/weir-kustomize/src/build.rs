@@ -30,17 +30,53 @@ pub struct Output {
 struct Acc {
     res: ResMap,
     vars: Vec<DeclaredVar>,
-    /// The built-in field specs plus those of the `configurations` met so far; `None` while there
-    /// were none (the built-in table, without a copy).
-    cfg: Option<Box<Config>>,
+    /// The field specs gathered so far (kustomize's accumulator transformer configuration).
+    cfg: CfgState,
+}
+
+/// An accumulator's field specs. kustomize starts each accumulator with none, merges in those of
+/// the bases it reads, then its own (the built-in ones plus its `configurations`, then its `crds`);
+/// the built-in table is kept without a copy until a configuration changes it.
+#[derive(Default)]
+enum CfgState {
+    #[default]
+    Empty,
+    Builtin,
+    Custom(Box<Config>),
+}
+
+impl CfgState {
+    /// The field specs transformers use (the accumulator holds at least the built-in ones then).
+    fn effective(&self) -> &Config {
+        match self {
+            CfgState::Custom(c) => c,
+            CfgState::Empty | CfgState::Builtin => config(),
+        }
+    }
 }
 
 impl Acc {
-    /// Adds field specs (from a configuration file or a base's accumulator).
-    fn merge_config(&mut self, more: &Config) {
-        self.cfg
-            .get_or_insert_with(|| Box::new(config().clone()))
-            .merge(more);
+    /// kustomize's `MergeConfig`: adds field specs (a kustomization's own, or a base's).
+    fn merge_config(&mut self, more: &CfgState) -> std::result::Result<(), String> {
+        let next = match (std::mem::take(&mut self.cfg), more) {
+            (cur, CfgState::Empty) => cur,
+            (CfgState::Empty | CfgState::Builtin, CfgState::Builtin) => CfgState::Builtin,
+            (CfgState::Custom(mut c), CfgState::Builtin) => {
+                c.merge(config())?;
+                CfgState::Custom(c)
+            }
+            (cur, CfgState::Custom(o)) => {
+                let mut c = match cur {
+                    CfgState::Empty => Box::default(),
+                    CfgState::Builtin => Box::new(config().clone()),
+                    CfgState::Custom(c) => c,
+                };
+                c.merge(o)?;
+                CfgState::Custom(c)
+            }
+        };
+        self.cfg = next;
+        Ok(())
     }
 }
 
@@ -190,7 +226,7 @@ pub(crate) fn run(
             r.set_name(&name);
         }
     }
-    let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
+    let cfg = acc.cfg.effective();
     nameref::fix_references(&mut res, cfg)?;
     vars::resolve(&mut res, &acc.vars, cfg)?;
     transform::drop_local_config(&mut res);
@@ -261,31 +297,45 @@ impl Builder<'_> {
         for entry in k.resources.iter().chain(k.bases.iter()) {
             self.accumulate_entry(ldr, kfile, entry, acc)?;
         }
-        for path in &k.configurations {
-            let (file, bytes) = ldr.read(path, kfile)?;
-            let more = std::str::from_utf8(&bytes)
-                .map_err(|_| "not UTF-8 text".to_string())
-                .and_then(Config::from_yaml)
-                .map_err(|message| {
-                    Error::new(ErrorKind::InvalidKustomization {
-                        file: file.clone(),
-                        message: format!("configuration: {message}"),
-                    })
-                })?;
-            acc.merge_config(&more);
-        }
-        for path in &k.crds {
-            let (file, bytes) = ldr.read(path, kfile)?;
-            let more = std::str::from_utf8(&bytes)
-                .map_err(|_| "not UTF-8 text".to_string())
-                .and_then(Config::from_crd_definitions)
-                .map_err(|message| {
-                    Error::new(ErrorKind::InvalidKustomization {
-                        file: file.clone(),
-                        message: format!("crds: {message}"),
-                    })
-                })?;
-            acc.merge_config(&more);
+        // The built-in field specs plus the `configurations` (kustomize's MakeTransformerConfig),
+        // then the `crds`.
+        let cfg_err = |file: &Path, what: &str, message: String| {
+            Error::new(ErrorKind::InvalidKustomization {
+                file: file.to_path_buf(),
+                message: format!("{what}: {message}"),
+            })
+        };
+        let own = if k.configurations.is_empty() {
+            CfgState::Builtin
+        } else {
+            let mut custom = Config::default();
+            for path in &k.configurations {
+                let (file, bytes) = ldr.read(path, kfile)?;
+                std::str::from_utf8(&bytes)
+                    .map_err(|_| "not UTF-8 text".to_string())
+                    .and_then(Config::from_yaml)
+                    .and_then(|more| custom.merge(&more))
+                    .map_err(|m| cfg_err(&file, "configuration", m))?;
+            }
+            let mut t = config().clone();
+            t.merge(&custom)
+                .map_err(|m| cfg_err(kfile, "configurations", m))?;
+            CfgState::Custom(Box::new(t))
+        };
+        acc.merge_config(&own)
+            .map_err(|m| cfg_err(kfile, "configurations", m))?;
+        if !k.crds.is_empty() {
+            let mut crds = Config::default();
+            for path in &k.crds {
+                let (file, bytes) = ldr.read(path, kfile)?;
+                std::str::from_utf8(&bytes)
+                    .map_err(|_| "not UTF-8 text".to_string())
+                    .and_then(Config::from_crd_definitions)
+                    .and_then(|more| crds.merge(&more))
+                    .map_err(|m| cfg_err(&file, "crds", m))?;
+            }
+            acc.merge_config(&CfgState::Custom(Box::new(crds)))
+                .map_err(|m| cfg_err(kfile, "crds", m))?;
         }
         // Where this kustomization's builtin generators and transformers are configured.
         let track = self.track.active();
@@ -336,7 +386,7 @@ impl Builder<'_> {
             self.accumulate_target(&sub, &ckfile, &ck, acc)
                 .map_err(nested)?;
         }
-        let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
+        let cfg = acc.cfg.effective();
         let custom = self.custom_meta();
         let meta: &PatchMeta = custom.as_deref().unwrap_or_else(|| patch_meta());
         let m = &mut acc.res;
@@ -369,7 +419,13 @@ impl Builder<'_> {
         note(m, "PatchTransformer", k.patches.len());
         transform::namespace(m, ns, cfg)?;
         note(m, "NamespaceTransformer", usize::from(!ns.is_empty()));
-        transform::name_affixes(m, prefix, suffix);
+        // kustomize configures the prefix and suffix transformers only for non-empty values.
+        if !prefix.is_empty() {
+            transform::affix_fields(m, prefix, true, &cfg.name_prefix)?;
+        }
+        if !suffix.is_empty() {
+            transform::affix_fields(m, suffix, false, &cfg.name_suffix)?;
+        }
         note(m, "PrefixTransformer", usize::from(!prefix.is_empty()));
         note(m, "SuffixTransformer", usize::from(!suffix.is_empty()));
         transform::labels(m, k, cfg)?;
@@ -399,7 +455,7 @@ impl Builder<'_> {
         );
         if !k.transformers.is_empty() {
             let configs = self.plugin_configs(ldr, kfile, &configured_in, &k.transformers)?;
-            let cfg = acc.cfg.as_deref().unwrap_or_else(|| config());
+            let cfg = acc.cfg.effective();
             plugins::transform(&mut acc.res, ldr, kfile, &configs, cfg, meta)?;
         }
         let declared = k
@@ -483,9 +539,12 @@ impl Builder<'_> {
             self.accumulate_target(&sub, &skfile, &sk, &mut sub_acc)
                 .map_err(nested)?;
             acc.res.append_all(sub_acc.res)?;
-            if let Some(more) = &sub_acc.cfg {
-                acc.merge_config(more);
-            }
+            acc.merge_config(&sub_acc.cfg).map_err(|message| {
+                Error::new(ErrorKind::InvalidKustomization {
+                    file: skfile.clone(),
+                    message: format!("configurations: {message}"),
+                })
+            })?;
             return vars::merge(&mut acc.vars, sub_acc.vars);
         }
         if !ldr.fs.exists(&path) && loader::looks_remote(entry) {

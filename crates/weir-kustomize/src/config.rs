@@ -5,12 +5,15 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::fieldspec::{FieldSpec, merge_all};
+use crate::fieldspec::FieldSpec;
 use crate::resid::Gvk;
 
 /// Field specs: the built-in ones (built once), plus those of `configurations` files.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Config {
+    /// Fields that take `namePrefix`/`nameSuffix` (`metadata/name` of every object by default).
+    pub name_prefix: Vec<FieldSpec>,
+    pub name_suffix: Vec<FieldSpec>,
     pub common_labels: Vec<FieldSpec>,
     /// Extra fields for every `labels` entry (empty unless a configuration adds some).
     pub labels: Vec<FieldSpec>,
@@ -362,6 +365,8 @@ fn build() -> Config {
     var_reference.push(FieldSpec::any("metadata/annotations", false));
 
     Config {
+        name_prefix: vec![FieldSpec::any("metadata/name", false)],
+        name_suffix: vec![FieldSpec::any("metadata/name", false)],
         common_labels,
         labels: Vec::new(),
         template_labels,
@@ -655,22 +660,17 @@ impl Config {
                 .unwrap_or(&m)
                 .to_string()
         })?;
-        for (field, used) in [
-            ("namePrefix", !f.name_prefix.is_empty()),
-            ("nameSuffix", !f.name_suffix.is_empty()),
-            (
-                "volumeClaimTemplateLabels",
-                !f.volume_claim_template_labels.is_empty(),
-            ),
-        ] {
-            if used {
-                return Err(format!(
-                    "'{field}' field specs are not supported by weir's kustomize engine"
-                ));
-            }
+        if !f.volume_claim_template_labels.is_empty() {
+            return Err(
+                "'volumeClaimTemplateLabels' field specs are not supported by weir's kustomize engine"
+                    .into(),
+            );
         }
         let specs = |v: &[SpecArg]| v.iter().map(SpecArg::spec).collect::<Vec<_>>();
-        Ok(Config {
+        let mut out = Config::default();
+        out.merge(&Config {
+            name_prefix: specs(&f.name_prefix),
+            name_suffix: specs(&f.name_suffix),
             common_labels: specs(&f.common_labels),
             labels: specs(&f.labels),
             template_labels: specs(&f.template_labels),
@@ -684,7 +684,8 @@ impl Config {
                 .iter()
                 .map(|n| (gvk(&n.group, &n.version, &n.kind), specs(&n.field_specs)))
                 .collect(),
-        })
+        })?;
+        Ok(out)
     }
 
     /// Field specs from a `crds` file: OpenAPI definitions (JSON or YAML, type name to
@@ -719,24 +720,72 @@ impl Config {
         Ok(out)
     }
 
-    /// Adds `other`'s field specs (kustomize's `TransformerConfig.Merge`): specs already present are
-    /// skipped; name references to the same kind are combined.
-    pub fn merge(&mut self, other: &Config) {
-        merge_all(&mut self.common_labels, &other.common_labels);
-        merge_all(&mut self.labels, &other.labels);
-        merge_all(&mut self.template_labels, &other.template_labels);
-        merge_all(&mut self.common_annotations, &other.common_annotations);
-        merge_all(&mut self.namespace, &other.namespace);
-        merge_all(&mut self.images, &other.images);
-        merge_all(&mut self.replicas, &other.replicas);
-        merge_all(&mut self.var_reference, &other.var_reference);
+    /// kustomize's `TransformerConfig.Merge`: each spec of `other` is added unless one already
+    /// there is "effectively equal" (same path, and its group/version/kind selected by the new
+    /// one's, so a generic spec coming after a specific one of the same path is dropped; different
+    /// `create` flags are an error); name references to the same kind are combined; then every
+    /// list is sorted by group/version/kind as kustomize sorts them.
+    pub fn merge(&mut self, other: &Config) -> Result<(), String> {
+        let pairs: [(&mut Vec<FieldSpec>, &Vec<FieldSpec>); 10] = [
+            (&mut self.name_prefix, &other.name_prefix),
+            (&mut self.name_suffix, &other.name_suffix),
+            (&mut self.common_labels, &other.common_labels),
+            (&mut self.labels, &other.labels),
+            (&mut self.template_labels, &other.template_labels),
+            (&mut self.common_annotations, &other.common_annotations),
+            (&mut self.namespace, &other.namespace),
+            (&mut self.images, &other.images),
+            (&mut self.replicas, &other.replicas),
+            (&mut self.var_reference, &other.var_reference),
+        ];
+        for (list, more) in pairs {
+            merge_specs(list, more)?;
+            sort_specs(list);
+        }
         for (target, specs) in &other.name_reference {
             match self.name_reference.iter_mut().find(|(g, _)| g == target) {
-                Some((_, have)) => merge_all(have, specs),
+                Some((_, have)) => merge_specs(have, specs)?,
                 None => self.name_reference.push((target.clone(), specs.clone())),
             }
         }
+        self.name_reference
+            .sort_by_key(|(g, _)| (kind_rank(&g.kind), g.sort_string()));
+        Ok(())
     }
+}
+
+/// kustomize's rank of a kind when sorting (its legacy output order: Namespace first ...).
+fn kind_rank(kind: &str) -> i64 {
+    crate::order::kind_rank(kind)
+}
+
+fn sort_specs(list: &mut [FieldSpec]) {
+    list.sort_by_key(|f| {
+        let g = gvk(&f.group, &f.version, &f.kind);
+        (kind_rank(&f.kind), g.sort_string())
+    });
+}
+
+/// kustomize's `FsSlice.MergeAll` (see [`Config::merge`]).
+fn merge_specs(list: &mut Vec<FieldSpec>, more: &[FieldSpec]) -> Result<(), String> {
+    for x in more {
+        let found = list.iter().find(|have| {
+            have.path == x.path
+                && gvk(&have.group, &have.version, &have.kind)
+                    .is_selected_by(&x.group, &x.version, &x.kind)
+        });
+        match found {
+            Some(have) if have.create != x.create => {
+                return Err(format!(
+                    "conflicting fieldspecs for '{}' ({} {}): create is both true and false",
+                    x.path, x.group, x.kind
+                ));
+            }
+            Some(_) => {}
+            None => list.push(x.clone()),
+        }
+    }
+    Ok(())
 }
 
 /// Walks one definition's properties (following `$ref`s) for the extensions kustomize reads.
@@ -772,10 +821,10 @@ fn crd_specs(
             FieldSpec::new(&owner.group, &owner.version, &owner.kind, &p, false)
         };
         if ext("x-kubernetes-annotation").is_some() {
-            merge_all(&mut out.common_annotations, &[here(None)]);
+            merge_specs(&mut out.common_annotations, &[here(None)])?;
         }
         if ext("x-kubernetes-label-selector").is_some() {
-            merge_all(&mut out.common_labels, &[here(None)]);
+            merge_specs(&mut out.common_labels, &[here(None)])?;
         }
         if ext("x-kubernetes-identity").is_some() {
             return Err(format!(
@@ -792,7 +841,7 @@ fn crd_specs(
                 name_reference: vec![(gvk("", version, kind), vec![here(Some(key))])],
                 ..Config::default()
             };
-            out.merge(&more);
+            out.merge(&more)?;
         }
         if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
             crd_specs(out, owner, defs, r, path)?;
@@ -832,8 +881,8 @@ mod tests {
         .unwrap();
         let mut c = config().clone();
         let before = c.name_reference.len();
-        c.merge(&extra);
-        c.merge(&extra);
+        c.merge(&extra).unwrap();
+        c.merge(&extra).unwrap();
         assert_eq!(c.name_reference.len(), before + 1);
         assert!(c.images.iter().any(|f| f.path == "spec/img"));
         assert!(Config::from_yaml("nameReferences: []\n").is_err());

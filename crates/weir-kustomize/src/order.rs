@@ -36,6 +36,18 @@ const ORDER_LAST: &[&str] = &[
     "ValidatingWebhookConfiguration",
 ];
 
+/// kustomize's rank of a kind in its fixed order (negative for the kinds placed first, positive
+/// for those placed last, 0 for the rest); also how it sorts field specs.
+pub(crate) fn kind_rank(kind: &str) -> i64 {
+    if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {
+        return i as i64 - ORDER_FIRST.len() as i64;
+    }
+    if let Some(i) = ORDER_LAST.iter().position(|k| *k == kind) {
+        return 1 + i as i64;
+    }
+    0
+}
+
 /// Checks `sortOptions` as kustomize does: `order` is `fifo` or `legacy` (required once the field is
 /// set), and `legacySortOptions` only go with `legacy`.
 pub(crate) fn validate(opts: Option<&SortOptions>) -> Result<(), String> {

@@ -76,33 +76,6 @@ fn skips_name_affix(gvk: &Gvk) -> bool {
         || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io")
 }
 
-/// `namePrefix` and `nameSuffix` (prefix first, as kustomize runs them).
-pub(crate) fn name_affixes(m: &mut ResMap, prefix: &str, suffix: &str) {
-    for (affix, is_prefix) in [(prefix, true), (suffix, false)] {
-        if affix.is_empty() {
-            continue;
-        }
-        for r in &mut m.list {
-            if skips_name_affix(&r.org_id().gvk) {
-                continue;
-            }
-            if is_prefix {
-                r.prefixes.push(affix.to_string());
-            } else {
-                r.suffixes.push(affix.to_string());
-            }
-            r.store_previous_id();
-            let name = r.name().to_string();
-            let new = if is_prefix {
-                format!("{affix}{name}")
-            } else {
-                format!("{name}{affix}")
-            };
-            r.set_name(&new);
-        }
-    }
-}
-
 /// A prefix (or suffix) added to the fields of `specs`, as kustomize's Prefix/SuffixTransformer
 /// plugins do: `metadata/name` also records the affix and the earlier id (for name references).
 pub(crate) fn affix_fields(
