@@ -193,15 +193,13 @@ pub(crate) fn run(
     if let Some(o) = overlay {
         flux::merge_overlay(&mut k, o);
     }
-    b.track = Tracking::from_options(&k.build_metadata).map_err(|message| {
-        with_chain(
-            Error::new(ErrorKind::InvalidKustomization {
-                file: kfile.clone(),
-                message,
-            }),
-            &ldr.dir,
-        )
-    })?;
+    let (track, unknown) = Tracking::from_options(&k.build_metadata);
+    b.track = track;
+    for o in unknown {
+        b.warnings.push(format!(
+            "# Warning: buildMetadata option '{o}' is unknown and ignored (known: originAnnotations, transformerAnnotations, managedByLabel)"
+        ));
+    }
     order::validate(k.sort_options.as_ref()).map_err(|message| {
         with_chain(
             Error::new(ErrorKind::InvalidKustomization {

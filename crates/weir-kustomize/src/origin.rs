@@ -20,30 +20,32 @@ pub(crate) struct Tracking {
     pub origins: bool,
     pub transformations: bool,
     pub managed_by: bool,
+    /// `buildMetadata` is not empty (kustomize then tracks origins, written or not).
+    pub any: bool,
 }
 
 impl Tracking {
-    /// Reads `buildMetadata`; unknown options are an error message.
-    pub fn from_options(options: &[String]) -> Result<Tracking, String> {
-        let mut t = Tracking::default();
+    /// Reads `buildMetadata`, with the options kustomize does not know (it ignores them).
+    pub fn from_options(options: &[String]) -> (Tracking, Vec<String>) {
+        let mut t = Tracking {
+            any: !options.is_empty(),
+            ..Tracking::default()
+        };
+        let mut unknown = Vec::new();
         for o in options {
             match o.as_str() {
                 "originAnnotations" => t.origins = true,
                 "transformerAnnotations" => t.transformations = true,
                 "managedByLabel" => t.managed_by = true,
-                other => {
-                    return Err(format!(
-                        "buildMetadata: unknown option '{other}' (expected originAnnotations, transformerAnnotations or managedByLabel)"
-                    ));
-                }
+                other => unknown.push(other.to_string()),
             }
         }
-        Ok(t)
+        (t, unknown)
     }
 
     /// kustomize tracks origins whenever `buildMetadata` is set at all.
     pub fn active(&self) -> bool {
-        self.origins || self.transformations || self.managed_by
+        self.any
     }
 }
 
@@ -244,6 +246,8 @@ mod tests {
             transformations_yaml(&[b]),
             "- configuredIn: kustomization.yaml\n  configuredBy:\n    apiVersion: builtin\n    kind: PrefixTransformer\n"
         );
-        assert!(Tracking::from_options(&["nope".into()]).is_err());
+        let (t, unknown) = Tracking::from_options(&["nope".into()]);
+        assert!(t.active() && !t.origins);
+        assert_eq!(unknown, ["nope"]);
     }
 }
