@@ -315,69 +315,182 @@ pub struct LegacySortOptions {
     pub order_last: Vec<String>,
 }
 
-/// The top-level fields, as spelled in kustomize's Go type.
-const FIELDS: &[&str] = &[
-    "apiVersion",
-    "kind",
-    "metadata",
-    "resources",
-    "bases",
-    "components",
-    "namespace",
-    "namePrefix",
-    "nameSuffix",
-    "commonLabels",
-    "labels",
-    "commonAnnotations",
-    "patches",
-    "patchesStrategicMerge",
-    "patchesJson6902",
-    "images",
-    "imageTags",
-    "replicas",
-    "vars",
-    "replacements",
-    "configMapGenerator",
-    "secretGenerator",
-    "generatorOptions",
-    "sortOptions",
-    "crds",
-    "configurations",
-    "generators",
-    "transformers",
-    "validators",
-    "helmCharts",
-    "helmGlobals",
-    "helmChartInflationGenerator",
-    "openapi",
-    "buildMetadata",
+/// The shape of a kustomization field, for matching keys whatever their case: a struct's fields
+/// (with their shapes), a list of one shape, or data whose keys are the user's (kept as written).
+enum Shape {
+    Struct(&'static [(&'static str, Shape)]),
+    List(&'static Shape),
+    Data,
+}
+
+use Shape::{Data, List, Struct};
+
+const SELECTOR: Shape = Struct(&[
+    ("group", Data),
+    ("version", Data),
+    ("kind", Data),
+    ("name", Data),
+    ("namespace", Data),
+    ("labelSelector", Data),
+    ("annotationSelector", Data),
+]);
+const FIELD_SPEC: Shape = Struct(&[
+    ("group", Data),
+    ("version", Data),
+    ("kind", Data),
+    ("path", Data),
+    ("create", Data),
+]);
+const PATCH: Shape = Struct(&[
+    ("path", Data),
+    ("patch", Data),
+    ("target", SELECTOR),
+    (
+        "options",
+        Struct(&[("allowNameChange", Data), ("allowKindChange", Data)]),
+    ),
+]);
+const IMAGE: Shape = Struct(&[
+    ("name", Data),
+    ("newName", Data),
+    ("newTag", Data),
+    ("digest", Data),
+]);
+const GENERATOR_OPTIONS: Shape = Struct(&[
+    ("labels", Data),
+    ("annotations", Data),
+    ("disableNameSuffixHash", Data),
+    ("immutable", Data),
+]);
+const GENERATOR: Shape = Struct(&[
+    ("name", Data),
+    ("namespace", Data),
+    ("behavior", Data),
+    ("literals", Data),
+    ("files", Data),
+    ("envs", Data),
+    ("env", Data),
+    ("type", Data),
+    ("options", GENERATOR_OPTIONS),
+]);
+
+/// The kustomization file, as spelled in kustomize's Go types.
+const KUSTOMIZATION: &[(&str, Shape)] = &[
+    ("apiVersion", Data),
+    ("kind", Data),
+    ("metadata", Data),
+    ("resources", Data),
+    ("bases", Data),
+    ("components", Data),
+    ("namespace", Data),
+    ("namePrefix", Data),
+    ("nameSuffix", Data),
+    ("commonLabels", Data),
+    (
+        "labels",
+        List(&Struct(&[
+            ("pairs", Data),
+            ("includeSelectors", Data),
+            ("includeTemplates", Data),
+            ("fields", List(&FIELD_SPEC)),
+        ])),
+    ),
+    ("commonAnnotations", Data),
+    ("patches", List(&PATCH)),
+    ("patchesStrategicMerge", Data),
+    ("patchesJson6902", List(&PATCH)),
+    ("images", List(&IMAGE)),
+    ("imageTags", List(&IMAGE)),
+    (
+        "replicas",
+        List(&Struct(&[("name", Data), ("count", Data)])),
+    ),
+    (
+        "vars",
+        List(&Struct(&[
+            ("name", Data),
+            (
+                "objref",
+                Struct(&[
+                    ("apiVersion", Data),
+                    ("group", Data),
+                    ("version", Data),
+                    ("kind", Data),
+                    ("name", Data),
+                    ("namespace", Data),
+                ]),
+            ),
+            ("fieldref", Struct(&[("fieldpath", Data)])),
+        ])),
+    ),
+    ("replacements", Data),
+    ("configMapGenerator", List(&GENERATOR)),
+    ("secretGenerator", List(&GENERATOR)),
+    ("generatorOptions", GENERATOR_OPTIONS),
+    (
+        "sortOptions",
+        Struct(&[
+            ("order", Data),
+            (
+                "legacySortOptions",
+                Struct(&[("orderFirst", Data), ("orderLast", Data)]),
+            ),
+        ]),
+    ),
+    ("crds", Data),
+    ("configurations", Data),
+    ("generators", Data),
+    ("transformers", Data),
+    ("validators", Data),
+    ("helmCharts", Data),
+    ("helmGlobals", Data),
+    ("helmChartInflationGenerator", Data),
+    ("openapi", Data),
+    ("buildMetadata", Data),
 ];
 
 /// kustomize decodes kustomization files with Go's JSON rules, where a key matches a field whatever
-/// its case (`nameprefix` is `namePrefix`); an exact spelling wins over a folded one.
+/// its case (`nameprefix` is `namePrefix`, `Literals` is `literals`), at every level; an exact
+/// spelling wins over a folded one. Keys of user data (labels, annotations ...) are kept.
 fn fold_field_case(doc: &mut Value) {
-    let Some(map) = doc.as_object_mut() else {
-        return;
-    };
-    if map.keys().all(|k| FIELDS.contains(&k.as_str())) {
-        return;
-    }
-    let old = std::mem::take(map);
-    for (k, v) in old {
-        let canonical = FIELDS
-            .iter()
-            .find(|f| f.eq_ignore_ascii_case(&k))
-            .map(|f| f.to_string());
-        match canonical {
-            Some(c) if c != k => {
-                if !map.contains_key(&c) {
-                    map.insert(c, v);
+    fold(doc, &Struct(KUSTOMIZATION));
+}
+
+fn fold(v: &mut Value, shape: &Shape) {
+    match (shape, v) {
+        (Struct(fields), Value::Object(map)) => {
+            if !map
+                .keys()
+                .all(|k| fields.iter().any(|(f, _)| *f == k.as_str()))
+            {
+                let old = std::mem::take(map);
+                let (exact, folded): (Vec<_>, Vec<_>) = old
+                    .into_iter()
+                    .partition(|(k, _)| fields.iter().any(|(f, _)| *f == k.as_str()));
+                map.extend(exact);
+                for (k, v) in folded {
+                    let canonical = fields
+                        .iter()
+                        .find(|(f, _)| f.eq_ignore_ascii_case(&k))
+                        .map(|(f, _)| f.to_string());
+                    match canonical {
+                        Some(c) => {
+                            map.entry(c).or_insert(v);
+                        }
+                        None => {
+                            map.insert(k, v);
+                        }
+                    }
                 }
             }
-            _ => {
-                map.insert(k, v);
+            for (k, child) in map.iter_mut() {
+                if let Some((_, s)) = fields.iter().find(|(f, _)| *f == k.as_str()) {
+                    fold(child, s);
+                }
             }
         }
+        (List(item), Value::Array(items)) => items.iter_mut().for_each(|i| fold(i, item)),
+        _ => {}
     }
 }
 
