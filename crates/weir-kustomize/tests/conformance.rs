@@ -195,11 +195,21 @@ fn krusty() {
     let known = known_failures();
     let names: std::collections::BTreeSet<String> = cases.iter().map(|c| case_name(c)).collect();
     let stale: Vec<&String> = known.keys().filter(|k| !names.contains(*k)).collect();
-    let (mut passed, mut unexpected, mut fixed) = (0, Vec::new(), Vec::new());
+    let (mut passed, mut bytes, mut unexpected, mut fixed) = (0, 0, Vec::new(), Vec::new());
     for case in &cases {
         let name = case_name(case);
         let listed = known.get(&name);
-        match (run_case(case), listed) {
+        let outcome = run_case(case);
+        let how = match &outcome {
+            Outcome::ByteIdentical => {
+                bytes += 1;
+                "byte-identical".to_string()
+            }
+            Outcome::Semantic(diff) => format!("semantically equal; first byte difference: {diff}"),
+            Outcome::ExpectedError => "failed as expected".to_string(),
+            Outcome::Failed(_) => String::new(),
+        };
+        match (outcome, listed) {
             (Outcome::Failed(why), Some(reason)) => {
                 println!("known {name}: {reason} ({why})");
             }
@@ -213,12 +223,12 @@ fn krusty() {
             }
             (_, None) => {
                 passed += 1;
-                println!("ok    {name}");
+                println!("ok    {name} ({how})");
             }
         }
     }
     println!(
-        "krusty: {passed} passed, {} known failures, of {}",
+        "krusty: {passed} passed ({bytes} byte-identical), {} known failures, of {}",
         known.len(),
         cases.len()
     );
