@@ -8,22 +8,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
+use crate::report::{
+    Finding, FindingKind, KustomizationReport, ObjectRef, Report, Severity, Status,
+};
+use crate::validate;
 use serde_json::Value;
 use weir_api::flux::{
     ArtifactGenerator, CrossNamespaceSourceReference, FluxKind, GitRepository, HelmRelease,
     Kustomization, KustomizationSpec, Resource,
 };
 use weir_api::{ObjectKey, ObjectMeta};
+use weir_build::render::{self, Error as RenderError};
+use weir_build::variables::{self, Lookup, Variables};
+use weir_build::{ArtifactFs, artifact};
 use weir_graph::DependencyGraph;
 use weir_kustomize::DiskFs;
-
-use crate::artifact::ArtifactFs;
-use crate::render::{self, RenderError, Variables};
-use crate::report::{
-    Finding, FindingKind, KustomizationReport, ObjectRef, Report, Severity, Status,
-};
-use crate::validate;
 
 /// The namespace and name Flux's bootstrap gives the root GitRepository and Kustomization.
 pub const FLUX_SYSTEM: &str = "flux-system";
@@ -136,8 +135,8 @@ struct Walk {
     sources: BTreeMap<(FluxKind, ObjectKey), Value>,
     generators: Vec<ArtifactGenerator>,
     helm_releases: Vec<(HelmRelease, ObjectKey)>,
-    /// ConfigMap and Secret data (decoded), for `substituteFrom`.
-    config: BTreeMap<(String, ObjectKey), BTreeMap<String, String>>,
+    /// ConfigMap and Secret objects, for `substituteFrom`.
+    config: BTreeMap<(String, ObjectKey), Value>,
     /// Which Kustomization applies each object first.
     owners: BTreeMap<(Gk, ObjectKey), ObjectKey>,
     findings: Vec<Finding>,
@@ -372,42 +371,36 @@ impl Walk {
         }
     }
 
-    fn variables(&mut self, i: usize) -> Variables {
+    /// The postBuild variables from what the repository defines. A required `substituteFrom`
+    /// object the repository does not define may be created out of band: a warning, and its
+    /// variables are unknown rather than undefined.
+    fn variables(&mut self, i: usize) -> Result<Variables, variables::Error> {
         let node = &self.nodes[i];
-        let mut vars = Variables {
-            values: BTreeMap::new(),
-            complete: true,
-        };
-        let Some(pb) = node.ks.spec.post_build.clone() else {
-            return vars;
-        };
         let label = ks_label(&node.key);
         let ns = node.key.namespace.clone();
-        for r in &pb.substitute_from {
+        let mut missing = Vec::new();
+        let vars = variables::resolve(node.ks.spec.post_build.as_ref(), |r| {
             match self
                 .config
                 .get(&(r.kind.clone(), ObjectKey::new(&ns, &r.name)))
             {
-                Some(data) => vars
-                    .values
-                    .extend(data.iter().map(|(k, v)| (k.clone(), v.replace('\n', "")))),
-                None if r.optional => {}
+                Some(obj) => Lookup::Found(obj),
+                None if r.optional => Lookup::NotFound,
                 None => {
-                    vars.complete = false;
-                    self.finding(
-                        Severity::Warning,
-                        FindingKind::SourceUnavailable,
-                        label.clone(),
-                        format!(
-                            "postBuild.substituteFrom {} {ns}/{} is not defined in this repository; variables it may define are not checked (mark it optional: true if it may be absent)",
-                            r.kind, r.name
-                        ),
-                    );
+                    missing.push(format!("{} {ns}/{}", r.kind, r.name));
+                    Lookup::Unknown
                 }
             }
-        }
-        for (k, v) in &pb.substitute {
-            vars.values.insert(k.clone(), v.replace('\n', ""));
+        });
+        for m in missing {
+            self.finding(
+                Severity::Warning,
+                FindingKind::SourceUnavailable,
+                label.clone(),
+                format!(
+                    "postBuild.substituteFrom {m} is not defined in this repository; variables it may define are not checked (mark it optional: true if it may be absent)"
+                ),
+            );
         }
         vars
     }
@@ -418,15 +411,26 @@ impl Walk {
         let source_label = self.nodes[i].source_label.clone();
         let tree = self.resolve_source(&ks, &key);
         let result = match tree {
-            SourceTree::Repository => {
-                let vars = self.variables(i);
-                render::render(&DiskFs, &self.root, &ks, &vars).map_err(|e| (e, None))
-            }
-            SourceTree::Artifact(fs, origin) => {
-                let vars = self.variables(i);
-                render::render(fs.as_ref(), &ArtifactFs::root(), &ks, &vars)
-                    .map_err(|e| (e, Some(origin)))
-            }
+            SourceTree::Repository => self
+                .variables(i)
+                .map_err(RenderError::from)
+                .and_then(|vars| {
+                    render::render(&DiskFs, &self.root, &ks, &vars, &render::Options::default())
+                })
+                .map_err(|e| (e, None)),
+            SourceTree::Artifact(fs, origin) => self
+                .variables(i)
+                .map_err(RenderError::from)
+                .and_then(|vars| {
+                    render::render(
+                        fs.as_ref(),
+                        &ArtifactFs::root(),
+                        &ks,
+                        &vars,
+                        &render::Options::default(),
+                    )
+                })
+                .map_err(|e| (e, Some(origin))),
             SourceTree::Remote(url) => {
                 self.finding(
                     Severity::Warning,
@@ -454,18 +458,34 @@ impl Walk {
             }
         };
         match result {
-            Ok(objects) => {
+            Ok(rendered) => {
+                let objects = rendered.objects;
                 self.nodes[i].status = Some(Status::Ok);
                 self.ingest(i, &objects);
                 self.nodes[i].objects = objects;
             }
-            Err((RenderError::Substitute(errors), _)) => {
+            Err((RenderError::Substitute { errors, .. }, _)) => {
                 for e in errors {
+                    let names = e.source.undefined();
+                    let message = if names.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!(
+                            "{}: undefined variable{} {} (define it in spec.postBuild.substitute or substituteFrom, or give a default: ${{var:=value}})",
+                            e.object,
+                            if names.len() == 1 { "" } else { "s" },
+                            names
+                                .iter()
+                                .map(|n| format!("${{{n}}}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
                     self.finding(
                         Severity::Error,
                         FindingKind::UnresolvedVariable,
                         label.clone(),
-                        format!("{e} (define it in spec.postBuild.substitute or substituteFrom, or give a default: ${{var:=value}})"),
+                        message,
                     );
                 }
                 self.nodes[i].status = Some(Status::Failed);
@@ -475,7 +495,7 @@ impl Walk {
                     Severity::Error,
                     FindingKind::UnresolvedVariable,
                     label,
-                    format!("postBuild.substitute variable {name:?} is not a valid name (letters, digits and '_', not starting with a digit)"),
+                    format!("postBuild variable {name:?} (from spec.postBuild.substitute or a substituteFrom object) is not a valid name: Flux refuses to substitute (letters, digits and '_', not starting with a digit)"),
                 );
                 self.nodes[i].status = Some(Status::Failed);
             }
@@ -499,7 +519,7 @@ impl Walk {
         let mut m = message.replace(&root, "");
         if let Some(origin) = origin {
             m = m.replace(
-                &format!("{}/", crate::artifact::ARTIFACT_MOUNT),
+                &format!("{}/", artifact::ARTIFACT_MOUNT),
                 &format!("[{origin}] "),
             );
         }
@@ -565,7 +585,7 @@ impl Walk {
         };
         let key = ObjectKey::new(&ns, &r.name);
         if r.api_version == "v1" && (r.kind == "ConfigMap" || r.kind == "Secret") {
-            self.config.insert((r.kind.clone(), key), config_data(obj));
+            self.config.insert((r.kind.clone(), key), obj.clone());
             return;
         }
         let Some(kind) = FluxKind::of(&r.api_version, &r.kind) else {
@@ -831,36 +851,6 @@ fn suggestion<'a>(missing: &ObjectKey, known: impl Iterator<Item = &'a ObjectKey
     }
 }
 
-/// The string data of a ConfigMap (`data`) or Secret (`data` base64-decoded, then `stringData`).
-fn config_data(obj: &Value) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let is_secret = obj["kind"] == "Secret";
-    if let Some(data) = obj["data"].as_object() {
-        for (k, v) in data {
-            let Some(s) = v.as_str() else { continue };
-            let value = if is_secret {
-                base64::engine::general_purpose::STANDARD
-                    .decode(s.replace(['\n', ' '], ""))
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-            } else {
-                Some(s.to_string())
-            };
-            if let Some(v) = value {
-                out.insert(k.clone(), v);
-            }
-        }
-    }
-    if is_secret && let Some(data) = obj["stringData"].as_object() {
-        for (k, v) in data {
-            if let Some(s) = v.as_str() {
-                out.insert(k.clone(), s.to_string());
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -876,13 +866,5 @@ mod tests {
             suggestion(&ObjectKey::new("flux-system", "zzz"), known.iter()),
             ""
         );
-    }
-
-    #[test]
-    fn secret_data_is_decoded() {
-        let s = serde_json::json!({"kind": "Secret", "data": {"a": "aGVsbG8="}, "stringData": {"b": "x"}});
-        let d = config_data(&s);
-        assert_eq!(d["a"], "hello");
-        assert_eq!(d["b"], "x");
     }
 }
