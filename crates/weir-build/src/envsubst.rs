@@ -105,7 +105,16 @@ pub fn eval<'a>(
     };
     let mut out = Vec::with_capacity(text.len());
     for n in &nodes {
-        ev.node(n, &mut out)?;
+        if let Err(e) = ev.node(n, &mut out) {
+            // Flux stops at the first error: an undefined variable met earlier is that error.
+            return Err(if ev.undefined.is_empty() {
+                e
+            } else {
+                Error::Undefined {
+                    names: ev.undefined,
+                }
+            });
+        }
     }
     if !ev.undefined.is_empty() {
         return Err(Error::Undefined {
@@ -241,6 +250,12 @@ impl Parser<'_> {
                 Ok(func(&op, args, param))
             }
             Some(':') => {
+                // Flux's scanner steps back by the width of the character after ':' when it
+                // looks ahead; when that character is missing or not one byte long, it re-reads
+                // something that is not ':' and gives up.
+                if self.peek2().is_none_or(|c| c.len_utf8() != 1) {
+                    return Err(Error::BadSubstitution);
+                }
                 self.pos += 1;
                 let offset = self.param(|c| c != ':' && c != '}', false)?;
                 let mut args = vec![offset];

@@ -1,0 +1,3 @@
+//! weir-build's behaviour through its public API.
+
+mod envsubst_oracle;
