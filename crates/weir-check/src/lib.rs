@@ -5,9 +5,11 @@
 //!   findings (cycles, missing dependencies, duplicate objects, unresolved variables, build errors,
 //!   invalid objects, sources not checkable offline) and the apply order.
 
+pub mod entry;
 pub mod repo;
 pub mod report;
 pub mod validate;
 
-pub use repo::{CheckError, CheckOptions, Checked, check};
+pub use entry::cluster_dirs;
+pub use repo::{CheckError, CheckOptions, Checked, SourceMapping, check};
 pub use report::{Finding, FindingKind, KustomizationReport, ObjectRef, Report, Severity, Status};

@@ -42,9 +42,14 @@ fn check_prints_a_table_and_exits_zero_on_a_clean_repository() {
         out.contains("warning [source-unavailable] HelmRelease/cert-manager/cert-manager"),
         "{out}"
     );
-    assert!(out.contains("apply order: flux-system/flux-system, flux-system/infra-controllers, flux-system/infra-configs, flux-system/apps"), "{out}");
+    // The apply order in waves: each wave depends only on earlier ones.
     assert!(
-        out.contains("4 Kustomizations") && out.contains("0 errors"),
+        out.contains("apply order:\n   1  flux-system/flux-system, flux-system/infra-controllers\n   2  flux-system/infra-configs\n   3  flux-system/apps\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("4 Kustomizations (4 rendered, 0 failed, 0 not checked offline)")
+            && out.contains("0 errors"),
         "{out}"
     );
     // No colour codes when stdout is not a terminal.
