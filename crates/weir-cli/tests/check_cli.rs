@@ -175,3 +175,110 @@ fn build_ks_prints_what_check_rendered() {
         "lists what exists"
     );
 }
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+    }
+}
+
+fn helm_release(name: &str) -> String {
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {name}\n  namespace: apps\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: {name}\n      sourceRef:\n        kind: HelmRepository\n        name: charts\n---\n"
+    )
+}
+
+#[test]
+fn r11_check_without_cluster_finds_the_only_one_and_lists_several() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let releases: String = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| helm_release(n))
+        .collect();
+    write(
+        dir.path(),
+        &[
+            (
+                "clusters/one/flux-system/gotk-components.yaml",
+                "# placeholder\n",
+            ),
+            ("clusters/one/releases.yaml", &releases),
+        ],
+    );
+    let root = dir.path().to_str().expect("utf-8");
+    let o = weir(&["check", root]);
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Four identical warnings fold into one line; -v lists them.
+    assert!(
+        out.contains("warning [source-unavailable] Helm charts are not rendered offline: 4 HelmReleases (HelmRelease/apps/a, HelmRelease/apps/b, HelmRelease/apps/c, ...; -v lists them)"),
+        "{out}"
+    );
+    let verbose = stdout(&weir(&["check", root, "-v"]));
+    assert_eq!(
+        verbose
+            .matches("Helm charts are not rendered offline")
+            .count(),
+        4,
+        "{verbose}"
+    );
+
+    write(
+        dir.path(),
+        &[("clusters/two/flux-system/gotk-sync.yaml", "# placeholder\n")],
+    );
+    let o = weir(&["check", root]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "2 cluster directories; choose one with --cluster:\n  clusters/one\n  clusters/two"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn r11_build_ks_suggests_the_namespace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            (
+                "clusters/one/flux-system/gotk-components.yaml",
+                "# placeholder\n",
+            ),
+            (
+                "clusters/one/apps.yaml",
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: team-a\nspec:\n  interval: 10m\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n  path: ./apps\n",
+            ),
+            (
+                "apps/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: apps\ndata:\n  a: b\n",
+            ),
+        ],
+    );
+    let root = dir.path().to_str().expect("utf-8");
+    let o = weir(&["build", "ks", "apps", "--dir", root]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no Kustomization flux-system/apps; it is in namespace team-a: add -n team-a"),
+        "{err}"
+    );
+    let o = weir(&["build", "ks", "apps", "-n", "team-a", "--dir", root]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout(&o).contains("name: cm"));
+}
