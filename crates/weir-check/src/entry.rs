@@ -4,8 +4,9 @@
 //! directory holding the file that defines it (what `flux bootstrap` writes to
 //! `clusters/NAME/flux-system/gotk-sync.yaml`, whatever its name), or a Flux Operator
 //! `FluxInstance` with `spec.sync.path`. The root sync of a cluster directory is that Kustomization
-//! (or the one a FluxInstance generates), named as the repository names it; its source is the
-//! repository itself.
+//! (or the one a FluxInstance generates, also when the Flux Operator's `flux-instance` chart is
+//! installed by a HelmRelease), named as the repository names it; its source is the repository
+//! itself.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -115,10 +116,25 @@ fn as_sync(doc: &Value, file: &Path) -> Option<Sync> {
                 from_instance: false,
             })
         }
-        ("fluxcd.controlplane.io", "FluxInstance") => {
-            let sync = &doc["spec"]["sync"];
+        // A FluxInstance, or the Flux Operator's `flux-instance` chart installed by a
+        // HelmRelease (its values hold the instance).
+        (
+            group @ ("fluxcd.controlplane.io" | weir_api::flux::HELM_GROUP),
+            kind @ ("FluxInstance" | "HelmRelease"),
+        ) => {
+            let sync = if kind == "FluxInstance" && group == "fluxcd.controlplane.io" {
+                &doc["spec"]["sync"]
+            } else if kind == "HelmRelease" && group == weir_api::flux::HELM_GROUP {
+                &doc["spec"]["values"]["instance"]["sync"]
+            } else {
+                return None;
+            };
             let path = normalize(sync["path"].as_str()?)?;
-            let ns = doc["metadata"]["namespace"].as_str().unwrap_or(FLUX_SYSTEM);
+            let ns = doc["spec"]["targetNamespace"]
+                .as_str()
+                .filter(|_| kind == "HelmRelease")
+                .or(doc["metadata"]["namespace"].as_str())
+                .unwrap_or(FLUX_SYSTEM);
             let name = sync["name"].as_str().unwrap_or(ns);
             let kind = sync["kind"].as_str().unwrap_or("GitRepository");
             let mut ks = bootstrap_root(&path);
@@ -183,7 +199,10 @@ fn scan(root: &Path) -> (Vec<Sync>, BTreeSet<PathBuf>) {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
-            if !text.contains("Kustomization") && !text.contains("FluxInstance") {
+            if !text.contains("Kustomization")
+                && !text.contains("FluxInstance")
+                && !text.contains("sync")
+            {
                 continue;
             }
             let Ok(docs) = weir_yaml::from_str(&text) else {
@@ -211,7 +230,37 @@ pub fn cluster_dirs(root: &Path) -> Vec<PathBuf> {
         .chain(layouts)
         .filter(|p| root.join(p).is_dir())
         .collect();
+    if dirs.is_empty() {
+        return conventional_cluster_dirs(root);
+    }
     dirs.into_iter().collect()
+}
+
+/// When no sync is committed (bootstrap's files left out of Git): the folders of a top-level
+/// `clusters/` directory whose YAML defines Flux Kustomizations, as Flux's examples lay them out.
+fn conventional_cluster_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root.join("clusters")) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| {
+            std::fs::read_dir(e.path()).is_ok_and(|files| {
+                files.flatten().any(|f| {
+                    let p = f.path();
+                    p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                        && f.metadata()
+                            .is_ok_and(|m| m.is_file() && m.len() <= MAX_SCAN_FILE)
+                        && std::fs::read_to_string(&p)
+                            .is_ok_and(|t| t.contains(weir_api::flux::KUSTOMIZE_GROUP))
+                })
+            })
+        })
+        .map(|e| PathBuf::from("clusters").join(e.file_name()))
+        .collect();
+    dirs.sort();
+    dirs
 }
 
 /// The root sync of `cluster_rel`: the Kustomization or FluxInstance in the repository that syncs

@@ -754,3 +754,32 @@ fn r11_cluster_directories_are_found() {
         [PathBuf::from("clusters/a"), PathBuf::from("clusters/b")]
     );
 }
+
+#[test]
+fn r11_cluster_directories_from_a_flux_instance_chart_or_the_clusters_convention() {
+    // The Flux Operator's flux-instance chart installed by a HelmRelease.
+    let release = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: flux-instance\n  namespace: flux-system\nspec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: flux-instance\n  values:\n    instance:\n      sync:\n        kind: GitRepository\n        url: https://example.com/fleet\n        ref: refs/heads/main\n        path: kubernetes/flux/cluster\n";
+    let files = [
+        ("kubernetes/apps/flux/helmrelease.yaml", release.to_string()),
+        (
+            "kubernetes/flux/cluster/apps.yaml",
+            ks("apps", "./kubernetes/apps", &[]),
+        ),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    assert_eq!(
+        weir_check::cluster_dirs(repo.path()),
+        [PathBuf::from("kubernetes/flux/cluster")]
+    );
+    // Nothing committed by bootstrap: the folders of clusters/ holding Flux Kustomizations.
+    let files = [
+        ("clusters/one/apps.yaml", ks("apps", "./apps", &[])),
+        ("clusters/notes/readme.yaml", "a: b\n".to_string()),
+        ("apps/cm.yaml", APPS_CM.to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    assert_eq!(
+        weir_check::cluster_dirs(repo.path()),
+        [PathBuf::from("clusters/one")]
+    );
+}
