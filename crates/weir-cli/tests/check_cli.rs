@@ -282,3 +282,50 @@ fn r11_build_ks_suggests_the_namespace() {
     );
     assert!(stdout(&o).contains("name: cm"));
 }
+
+#[test]
+fn r14_substitution_amplification_fails_cleanly_under_a_memory_limit() {
+    // Issue 14 item 7: 225 KB of input (a 200 KB value used 5,000 times) must give a clear error,
+    // not abort on allocation. The address space is capped so an unbounded expansion (1 GB) fails.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = "x".repeat(200_000);
+    let keys: String = (0..5_000).map(|i| format!("  k{i}: ${{BIG}}\n")).collect();
+    write(
+        dir.path(),
+        &[
+            (
+                "clusters/one/flux-system/gotk-components.yaml",
+                "# placeholder\n",
+            ),
+            (
+                "clusters/one/apps.yaml",
+                &format!(
+                    "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 10m\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  path: ./apps\n  postBuild:\n    substitute:\n      BIG: {big}\n"
+                ),
+            ),
+            (
+                "apps/cm.yaml",
+                &format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: apps\ndata:\n{keys}"
+                ),
+            ),
+        ],
+    );
+    let o = Command::new("prlimit")
+        .arg("--as=1610612736")
+        .arg(env!("CARGO_BIN_EXE_weir"))
+        .args(["check", dir.path().to_str().expect("utf-8")])
+        .output()
+        .expect("prlimit runs (util-linux)");
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("substitution output exceeds 8388608 bytes"),
+        "{out}"
+    );
+}
