@@ -712,6 +712,21 @@ impl Walk {
             return;
         };
         let label = ks_label(owner);
+        // Flux's kinds are custom resources: the API server drops malformed metadata fields of a
+        // custom resource (a label whose value is not a string) instead of refusing the object.
+        let coerced = drop_malformed_metadata(obj);
+        if coerced.is_some() {
+            self.grouped(
+                FindingKind::InvalidObject,
+                label.clone(),
+                format!(
+                    "{} {key}: metadata labels or annotations that are not strings are dropped by the API server (quote the values)",
+                    kind.as_str()
+                ),
+                "custom resources with non-string labels or annotations (the API server drops them)",
+            );
+        }
+        let obj = coerced.as_ref().unwrap_or(obj);
         let typed_err = |e: serde_json::Error| format!("{} {key}: {e}", kind.as_str());
         match kind {
             FluxKind::Kustomization => match serde_json::from_value::<Kustomization>(obj.clone()) {
@@ -774,17 +789,14 @@ impl Walk {
                 }),
             );
         }
+        let unrendered = self.unrendered();
         for m in graph.missing() {
-            self.finding(
-                Severity::Error,
-                FindingKind::MissingDependency,
-                ks_label(&m.dependant),
-                format!(
-                    "dependsOn {} names a Kustomization that no Kustomization in this repository defines{}",
-                    m.missing,
-                    suggestion(&m.missing, self.nodes.iter().map(|n| &n.key))
-                ),
+            let message = format!(
+                "dependsOn {} names a Kustomization that no Kustomization in this repository defines{}",
+                m.missing,
+                suggestion(&m.missing, self.nodes.iter().map(|n| &n.key))
             );
+            self.missing_dependency(ks_label(&m.dependant), message, unrendered);
         }
         for c in graph.cycles() {
             let same_ns = c.0.iter().all(|k| k.namespace == c.0[0].namespace);
@@ -865,6 +877,38 @@ impl Walk {
         }
     }
 
+    /// How many Kustomizations were not rendered (failed or not checked): what they define is
+    /// unknown.
+    fn unrendered(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.status != Some(Status::Ok))
+            .count()
+    }
+
+    /// A missing dependency is an error, unless a Kustomization that could not be rendered may
+    /// define it: then a warning saying so.
+    fn missing_dependency(&mut self, object: String, message: String, unrendered: usize) {
+        if unrendered == 0 {
+            self.finding(
+                Severity::Error,
+                FindingKind::MissingDependency,
+                object,
+                message,
+            );
+        } else {
+            self.finding(
+                Severity::Warning,
+                FindingKind::MissingDependency,
+                object,
+                format!(
+                    "{message}; {unrendered} Kustomization{} could not be rendered and may define it",
+                    if unrendered == 1 { "" } else { "s" }
+                ),
+            );
+        }
+    }
+
     /// HelmReleases: charts are not rendered offline (a warning each), dependencies must exist.
     fn check_helm_releases(&mut self) {
         let keys: BTreeSet<ObjectKey> = self
@@ -922,16 +966,17 @@ impl Walk {
                 }),
             );
         }
+        let unrendered = self.unrendered();
         for m in graph.missing() {
-            self.finding(
-                Severity::Error,
-                FindingKind::MissingDependency,
+            let message = format!(
+                "dependsOn {} names a HelmRelease that this repository does not define{}",
+                m.missing,
+                suggestion(&m.missing, keys.iter())
+            );
+            self.missing_dependency(
                 format!("HelmRelease/{}/{}", m.dependant.namespace, m.dependant.name),
-                format!(
-                    "dependsOn {} names a HelmRelease that this repository does not define{}",
-                    m.missing,
-                    suggestion(&m.missing, keys.iter())
-                ),
+                message,
+                unrendered,
             );
         }
         for c in graph.cycles() {
@@ -944,6 +989,30 @@ impl Walk {
             );
         }
     }
+}
+
+/// `obj` without the `metadata.labels`/`annotations` maps that hold a value other than a string
+/// (what the API server does with a custom resource); `None` when nothing is malformed.
+fn drop_malformed_metadata(obj: &Value) -> Option<Value> {
+    let malformed = |f: &str| {
+        obj["metadata"][f]
+            .as_object()
+            .is_some_and(|m| m.values().any(|v| !v.is_string()))
+    };
+    let bad: Vec<&str> = ["labels", "annotations"]
+        .into_iter()
+        .filter(|f| malformed(f))
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    let mut copy = obj.clone();
+    if let Some(md) = copy["metadata"].as_object_mut() {
+        for f in bad {
+            md.remove(f);
+        }
+    }
+    Some(copy)
 }
 
 /// The URL of a remote base or generator URL that made a build fail offline.

@@ -783,3 +783,59 @@ fn r11_cluster_directories_from_a_flux_instance_chart_or_the_clusters_convention
         [PathBuf::from("clusters/one")]
     );
 }
+
+#[test]
+fn r11_non_string_labels_of_flux_objects_are_dropped_not_refused() {
+    // The API server drops malformed metadata of a custom resource (kube-apiserver's
+    // objectmeta coercion): a Kustomization labelled `enabled: true` still applies.
+    let child = ks("apps", "./apps", &[]).replace(
+        "  namespace: flux-system\n",
+        "  namespace: flux-system\n  labels:\n    substitution.flux/enabled: true\n",
+    );
+    let files = [
+        ("clusters/dev/apps.yaml", child),
+        ("apps/cm.yaml", APPS_CM.to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    assert_eq!(errors(&c), Vec::<String>::new());
+    assert_eq!(kustomization(&c, "apps").status, Status::Ok);
+    assert!(
+        warnings(&c)
+            .iter()
+            .any(|w| w.contains("dropped by the API server")),
+        "{:?}",
+        warnings(&c)
+    );
+}
+
+#[test]
+fn r11_a_missing_dependency_that_an_unrendered_kustomization_may_define_is_a_warning() {
+    let files = [
+        (
+            "clusters/dev/ks.yaml",
+            [
+                ks("broken", "./nope", &[]),
+                ks("app", "./apps", &["defined-by-broken"]),
+            ]
+            .join("---\n"),
+        ),
+        ("apps/cm.yaml", APPS_CM.to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    let e = errors(&c);
+    assert_eq!(e.len(), 1, "only the broken build is an error: {e:?}");
+    assert!(
+        e[0].starts_with("[build-error] Kustomization/flux-system/broken"),
+        "{}",
+        e[0]
+    );
+    assert!(
+        warnings(&c).iter().any(|w| w
+            .starts_with("[missing-dependency] Kustomization/flux-system/app")
+            && w.contains("1 Kustomization could not be rendered and may define it")),
+        "{:?}",
+        warnings(&c)
+    );
+}

@@ -222,8 +222,9 @@ fn print_findings(
             Some(g) => {
                 if folded_printed.insert(g) {
                     let members = &groups[g];
-                    let first: Vec<&str> =
-                        members.iter().take(3).map(|m| m.object.as_str()).collect();
+                    let mut unique: Vec<&str> = members.iter().map(|m| m.object.as_str()).collect();
+                    unique.dedup();
+                    let first: Vec<&str> = unique.iter().take(3).copied().collect();
                     // `Kind/namespace/name`: the kind names what is counted.
                     let kind = f.object.split('/').next().unwrap_or("object");
                     writeln!(
@@ -232,7 +233,7 @@ fn print_findings(
                         f.kind.as_str(),
                         members.len(),
                         first.join(", "),
-                        if members.len() > 3 { ", ..." } else { "" }
+                        if unique.len() > 3 { ", ..." } else { "" }
                     )?;
                 }
             }
