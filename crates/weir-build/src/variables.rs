@@ -130,6 +130,19 @@ pub fn resolve<'a>(
     Ok(vars)
 }
 
+/// [`resolve`] over objects the caller fetched in `substituteFrom` order: `objects[i]` answers
+/// `substitute_from[i]` (`None`: not found). A missing answer counts as not found.
+pub fn from_objects(
+    post_build: Option<&PostBuild>,
+    objects: &[Option<Value>],
+) -> Result<Variables, Error> {
+    let mut answers = objects.iter();
+    resolve(post_build, |_| match answers.next() {
+        Some(Some(obj)) => Lookup::Found(obj),
+        _ => Lookup::NotFound,
+    })
+}
+
 /// The data of a ConfigMap or Secret, as substitution sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Data {
@@ -238,6 +251,26 @@ mod tests {
         assert_eq!(vars.values["b"], "secret");
         assert_eq!(vars.values["c"], "linebreak");
         assert!(vars.complete);
+    }
+
+    #[test]
+    fn objects_fetched_in_order_answer_their_references() {
+        let pb = PostBuild {
+            substitute_from: vec![
+                reference("ConfigMap", "a", false),
+                reference("ConfigMap", "b", true),
+                reference("Secret", "c", false),
+            ],
+            ..Default::default()
+        };
+        let a = json!({"kind": "ConfigMap", "data": {"x": "1"}});
+        let c = json!({"kind": "Secret", "data": {"x": "Mg=="}});
+        let vars = from_objects(Some(&pb), &[Some(a.clone()), None, Some(c)]).expect("resolves");
+        assert_eq!(vars.values["x"], "2");
+        assert!(matches!(
+            from_objects(Some(&pb), &[Some(a), None, None]),
+            Err(Error::NotFound { .. })
+        ));
     }
 
     #[test]
