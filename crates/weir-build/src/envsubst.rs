@@ -943,6 +943,45 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_arbitrary_text() {
+        // A seeded stream of texts over every character the grammar cares about (issue 14's
+        // fuzzing of the substitution engine, bounded for the suite).
+        const ALPHABET: &[char] = &[
+            '$', '{', '}', ':', '-', '=', '+', '?', '#', '%', '/', '\\', '^', ',', '*', '[', ']',
+            '!', 'a', 'Z', '_', '0', '9', ' ', '\n', 'é', '中', '😀', '\u{0}',
+        ];
+        let values = ["", "Hello.World", "中文", "a*b[c]", "9223372036854775807"];
+        let mut state: u64 = 0x0123_4567_89ab_cdef;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..50_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let v = values[(next() % values.len() as u64) as usize];
+            for strict in [true, false] {
+                let _ = eval(
+                    &text,
+                    &|n| {
+                        if n == "a" {
+                            Value::Set(v)
+                        } else {
+                            Value::Unset
+                        }
+                    },
+                    strict,
+                    &Limits::default(),
+                );
+            }
+        }
+    }
+
+    #[test]
     fn go_replace_matches_go() {
         assert_eq!(go_replace(b"abc", b"", b"X", Some(1)), b"Xabc");
         assert_eq!(go_replace(b"abc", b"", b"X", None), b"XaXbXcX");

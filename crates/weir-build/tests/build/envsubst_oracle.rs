@@ -88,7 +88,13 @@ fn oracle() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create the oracle cache dir");
     let tmp = dir.join(format!("envsubst-oracle.tmp{}", std::process::id()));
     let status = Command::new(go_binary())
-        .args(["build", "-mod=readonly", "-trimpath", "-buildvcs=false", "-o"])
+        .args([
+            "build",
+            "-mod=readonly",
+            "-trimpath",
+            "-buildvcs=false",
+            "-o",
+        ])
         .arg(&tmp)
         .arg(".")
         .current_dir(oracle_dir())
