@@ -258,12 +258,13 @@ impl Applier {
             let idx: Vec<usize> = (0..objects.len())
                 .filter(|&i| objects[i].stage == stage)
                 .collect();
-            let results: Vec<(usize, Result<Action, Error>)> = stream::iter(idx.iter().copied())
-                .map(|i| {
-                    let item = &objects[i];
-                    let cluster = &cluster;
-                    async move { (i, write_planned(cluster, item, opts).await) }
-                })
+            // Futures collected first: a lazily mapped stream of borrowing futures is not provably
+            // `Send`.
+            let writes: Vec<_> = idx
+                .iter()
+                .map(|&i| indexed(i, write_planned(&cluster, &objects[i], opts)))
+                .collect();
+            let results: Vec<(usize, Result<Action, Error>)> = stream::iter(writes)
                 .buffer_unordered(opts.concurrency.max(1))
                 .collect()
                 .await;
@@ -520,6 +521,10 @@ impl Applier {
             inventory_written,
         })
     }
+}
+
+async fn indexed<T>(i: usize, f: impl std::future::Future<Output = T>) -> (usize, T) {
+    (i, f.await)
 }
 
 /// Why a stale object is kept, or `None` to delete it.

@@ -46,3 +46,15 @@ pub use kubeconfig::client;
 pub use plan::{LiveObjects, NoLiveObjects, Plan, PlannedAction, PlannedObject};
 pub use requests::RequestStats;
 pub use weir_api::{InventoryId, ObjectRef};
+
+/// The steps run on any tokio task: their futures are `Send` (checked at compile time).
+#[cfg(test)]
+#[allow(dead_code)]
+fn steps_are_send(a: &Applier, plan: &Plan, opts: &Options, stale: &[ObjectRef]) {
+    fn send<T: Send>(_: T) {}
+    send(a.plan(Vec::new(), &Inventory::default(), &NoLiveObjects, opts));
+    send(a.apply(plan, opts));
+    send(a.prune(stale, opts));
+    send(a.wait(stale, std::time::Duration::ZERO, 1));
+    send(a.run(Vec::new(), opts));
+}

@@ -17,6 +17,17 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// One object's poll: its health, or the request that failed.
 type Polled = Result<((ObjectRef, Resource), HealthStatus), (ObjectRef, CallError)>;
 
+async fn poll(cluster: &Cluster<'_>, obj: &ObjectRef, res: &Resource) -> Polled {
+    match cluster.get(res, obj).await {
+        Ok(Some(live)) => Ok(((obj.clone(), res.clone()), evaluate(&live))),
+        Ok(None) => Ok((
+            (obj.clone(), res.clone()),
+            HealthStatus::InProgress("not found".into()),
+        )),
+        Err(e) => Err((obj.clone(), e)),
+    }
+}
+
 /// How a wait ended.
 #[derive(Debug)]
 pub(crate) enum Waited {
@@ -37,17 +48,12 @@ pub(crate) async fn wait_healthy(
     let deadline = Instant::now() + timeout;
     let mut pending: Vec<&(ObjectRef, Resource)> = objects.iter().collect();
     loop {
-        let results: Vec<Polled> = stream::iter(pending.iter().copied())
-            .map(|(obj, res)| async move {
-                match cluster.get(res, obj).await {
-                    Ok(Some(live)) => Ok(((obj.clone(), res.clone()), evaluate(&live))),
-                    Ok(None) => Ok((
-                        (obj.clone(), res.clone()),
-                        HealthStatus::InProgress("not found".into()),
-                    )),
-                    Err(e) => Err((obj.clone(), e)),
-                }
-            })
+        // Futures collected first: a lazily mapped stream of borrowing futures is not provably `Send`.
+        let polls: Vec<_> = pending
+            .iter()
+            .map(|&(obj, res)| poll(cluster, obj, res))
+            .collect();
+        let results: Vec<Polled> = stream::iter(polls)
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
