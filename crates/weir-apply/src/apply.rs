@@ -467,7 +467,7 @@ impl Applier {
                     o.object.group.is_empty()
                         && o.object.kind == "Namespace"
                         && o.object.name == opts.namespace
-                        && o.live.is_none()
+                        && o.needs_write()
                 });
                 if !first.objects.is_empty() {
                     let out = self.apply(&first, opts).await?;
@@ -579,14 +579,9 @@ async fn write_planned(
     opts: &Options,
 ) -> Result<Action, Error> {
     let fail = |step, source| Error::request(step, item.object.clone(), source);
-    if item.take_over
-        && let Some(entries) = item
-            .live
-            .as_ref()
-            .and_then(|l| crate::takeover::take_over(l, &opts.field_manager, &opts.take_over))
-    {
+    if let Some(entries) = &item.managed_fields {
         cluster
-            .replace_managed_fields(&item.res, &item.object, entries)
+            .replace_managed_fields(&item.res, &item.object, entries.clone())
             .await
             .map_err(|e| fail(Step::TakeOver, e))?;
     }

@@ -74,6 +74,8 @@ pub struct PlannedObject {
     /// Fields owned by another manager in [`Options::take_over`] are handed to weir before the apply,
     /// so the apply is sent even when the content is unchanged.
     pub take_over: bool,
+    /// The `managedFields` to write before the apply when [`PlannedObject::take_over`].
+    pub(crate) managed_fields: Option<Vec<Value>>,
     /// Digest of the manifest (with owner labels and namespace), to record in the inventory.
     pub digest: String,
     pub(crate) manifest: Value,
@@ -193,11 +195,17 @@ impl Applier {
         }
         read_live(&cluster, &mut items, opts).await?;
         for item in items.iter_mut() {
-            item.take_over = item.live.as_ref().is_some_and(|l| {
-                crate::takeover::take_over(l, &opts.field_manager, &opts.take_over).is_some()
-            });
+            item.managed_fields = item
+                .live
+                .as_ref()
+                .and_then(|l| crate::takeover::take_over(l, &opts.field_manager, &opts.take_over));
+            item.take_over = item.managed_fields.is_some();
         }
         plan_items(&cluster, &mut items, previous, opts, false).await?;
+        for item in items.iter_mut().filter(|i| !i.take_over) {
+            // Only a takeover needs the live object again; the plan stays small.
+            item.live = None;
+        }
         let mut wanted = Inventory::default();
         for item in &items {
             wanted.insert(&item.object, None);
@@ -294,6 +302,7 @@ impl Applier {
                 live: None,
                 action: PlannedAction::Deferred,
                 take_over: false,
+                managed_fields: None,
             });
         }
         Ok(items)
@@ -435,11 +444,17 @@ pub(crate) async fn plan_items(
                     Some(l) => field_changes(&normalise(l), &normalise(&applied.object)),
                     None => Vec::new(),
                 };
+                let has_managed_fields = |o: &Value| o.pointer("/metadata/managedFields").is_some();
                 if !item.take_over {
-                    item.take_over = live.as_ref().is_some_and(|l| {
-                        crate::takeover::take_over(l, &opts.field_manager, &opts.take_over)
-                            .is_some()
-                    });
+                    // When the caller's cache stripped managedFields, the dry-run's answer carries
+                    // them (the other manager's entries as live, weir's as after this apply).
+                    let source = live
+                        .as_ref()
+                        .filter(|l| has_managed_fields(l))
+                        .unwrap_or(&applied.object);
+                    item.managed_fields =
+                        crate::takeover::take_over(source, &opts.field_manager, &opts.take_over);
+                    item.take_over = item.managed_fields.is_some();
                 }
                 item.live = live;
                 if diff.is_empty() && item.live.is_some() {

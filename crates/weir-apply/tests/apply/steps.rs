@@ -219,7 +219,8 @@ async fn a_kind_missing_from_the_discovery_cache_is_looked_up_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fields_applied_by_kustomize_controller_are_taken_over_and_removed_when_dropped() {
-    for take_over in [true, false] {
+    // With managedFields read by the plan, with a watch cache that strips them, and the control.
+    for (take_over, from_cache) in [(true, false), (true, true), (false, false)] {
         let ns = namespace("takeover");
         let applier = applier().await;
         let mut opts = options("apps", &ns);
@@ -246,10 +247,15 @@ async fn fields_applied_by_kustomize_controller_are_taken_over_and_removed_when_
 
         // Git now lacks "drop".
         let set = vec![config_map("settings", json!({"keep": "1"}))];
-        let plan = applier
-            .plan(set.clone(), &previous, &NoLiveObjects, &opts)
-            .await
-            .expect("plan");
+        let plan = if from_cache {
+            let cache = live_cache(&ns, &["settings"]);
+            applier.plan(set.clone(), &previous, &cache, &opts).await
+        } else {
+            applier
+                .plan(set.clone(), &previous, &NoLiveObjects, &opts)
+                .await
+        }
+        .expect("plan");
         assert_eq!(plan.objects[0].take_over, take_over);
         applier.apply(&plan, &opts).await.expect("apply");
         let live = get("configmap", &ns, "settings").expect("still there");
