@@ -512,3 +512,92 @@ pub(crate) async fn plan_items(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(name: &str, action: PlannedAction) -> PlannedObject {
+        let manifest = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "a"}});
+        let object = ObjectRef::from_manifest(0, &manifest).expect("identity");
+        PlannedObject {
+            id: object.inventory_id(),
+            object,
+            action,
+            take_over: false,
+            managed_fields: None,
+            digest: format!("sha256:{name}"),
+            manifest,
+            res: Resource {
+                group: String::new(),
+                version: "v1".into(),
+                kind: "ConfigMap".into(),
+                plural: "configmaps".into(),
+                namespaced: true,
+            },
+            stage: Stage::Workloads,
+            live: None,
+        }
+    }
+
+    fn plan(objects: Vec<PlannedObject>) -> Plan {
+        Plan {
+            objects,
+            stale: Vec::new(),
+            requests: RequestStats::default(),
+        }
+    }
+
+    #[test]
+    fn pending_inventory_records_new_objects_without_digests_for_changes() {
+        let p = plan(vec![
+            planned("old", PlannedAction::Unchanged),
+            planned("new", PlannedAction::Create),
+        ]);
+        let mut previous = Inventory::default();
+        previous.insert(&p.objects[0].object, Some("sha256:old".into()));
+        let pending = p.pending_inventory(&previous).expect("a new object");
+        assert_eq!(pending.digest(&p.objects[0].object), Some("sha256:old"));
+        assert!(pending.contains(&p.objects[1].object));
+        assert_eq!(pending.digest(&p.objects[1].object), None);
+        // Once recorded, nothing more to record before the write.
+        assert!(p.pending_inventory(&pending).is_none());
+        // After the apply every object carries its digest.
+        assert_eq!(
+            p.inventory().digest(&p.objects[1].object),
+            Some("sha256:new")
+        );
+    }
+
+    #[test]
+    fn changes_include_takeovers_and_stale_objects() {
+        let mut p = plan(vec![planned("x", PlannedAction::Unchanged)]);
+        assert!(!p.has_changes());
+        p.objects[0].take_over = true;
+        assert!(p.has_changes());
+        p.objects[0].take_over = false;
+        p.stale.push(p.objects[0].object.clone());
+        assert!(p.has_changes());
+    }
+
+    #[test]
+    fn split_off_moves_matching_objects() {
+        let mut p = plan(vec![
+            planned("a", PlannedAction::Create),
+            planned("b", PlannedAction::Unchanged),
+        ]);
+        let first = p.split_off(|o| o.object.name == "b");
+        assert_eq!(first.objects.len(), 1);
+        assert_eq!(p.objects.len(), 1);
+        assert_eq!(p.objects[0].object.name, "a");
+    }
+
+    #[test]
+    fn a_cache_map_serves_live_objects_by_id() {
+        let o = planned("a", PlannedAction::Create);
+        let mut cache = HashMap::new();
+        cache.insert(o.id.clone(), o.manifest.clone());
+        assert_eq!(cache.live(&o.object), Some(o.manifest.clone()));
+        assert_eq!(NoLiveObjects.live(&o.object), None);
+    }
+}
