@@ -237,7 +237,9 @@ impl Applier {
     /// is written. Returns without waiting for health.
     pub async fn apply(&self, plan: &Plan, opts: &Options) -> Result<ApplyOutcome, Error> {
         let cluster = self.cluster_as(opts);
-        let mut objects: Vec<PlannedObject> = plan.objects.clone();
+        // Copied only when deferred objects must be planned again.
+        let mut objects: std::borrow::Cow<'_, [PlannedObject]> =
+            std::borrow::Cow::Borrowed(&plan.objects);
         let mut changes: Vec<Option<Change>> = vec![None; objects.len()];
         for stage in [Stage::Definitions, Stage::Classes, Stage::Workloads] {
             if stage != Stage::Definitions
@@ -248,7 +250,14 @@ impl Applier {
                 let deferred: Vec<usize> = (0..objects.len())
                     .filter(|&i| objects[i].action == PlannedAction::Deferred)
                     .collect();
-                plan_items(&cluster, &mut objects, &Inventory::default(), opts, true).await?;
+                plan_items(
+                    &cluster,
+                    objects.to_mut(),
+                    &Inventory::default(),
+                    opts,
+                    true,
+                )
+                .await?;
                 debug_assert!(
                     deferred
                         .iter()
