@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use weir_api::{InventoryId, ObjectRef};
+use weir_api::{Digest, InventoryId, ObjectRef};
 
 /// One owned object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub struct Entry {
     pub version: String,
     /// Digest of the manifest last applied; `None` when unknown (recorded before the write, or by Flux).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
 
 /// The objects an apply owns, by inventory id.
@@ -89,7 +89,7 @@ pub struct Malformed {
 
 impl Inventory {
     /// Records `obj` with the digest of what was applied (`None`: not known to be applied yet).
-    pub fn insert(&mut self, obj: &ObjectRef, digest: Option<String>) {
+    pub fn insert(&mut self, obj: &ObjectRef, digest: Option<Digest>) {
         self.entries.insert(
             obj.inventory_id(),
             Entry {
@@ -105,10 +105,10 @@ impl Inventory {
     }
 
     /// The digest recorded for `obj`, if any.
-    pub fn digest(&self, obj: &ObjectRef) -> Option<&str> {
+    pub fn digest(&self, obj: &ObjectRef) -> Option<&Digest> {
         self.entries
             .get(&obj.inventory_id())
-            .and_then(|e| e.digest.as_deref())
+            .and_then(|e| e.digest.as_ref())
     }
 
     /// Every owned object, at its recorded version.
@@ -246,7 +246,7 @@ mod tests {
         let mut inv = Inventory::default();
         inv.insert(
             &obj(Some("shop"), "web", "apps", "Deployment"),
-            Some("sha256:ab".into()),
+            Some(Digest::sha256("ab".repeat(32))),
         );
         inv.insert(&obj(None, "shop", "", "Namespace"), None);
         let store = ConfigMapStore::new("apps", "flux-system");
@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(back.digest(&obj(None, "shop", "", "Namespace")), None);
         assert_eq!(
             back.digest(&obj(Some("shop"), "web", "apps", "Deployment")),
-            Some("sha256:ab")
+            Some(&Digest::sha256("ab".repeat(32)))
         );
     }
 
@@ -275,7 +275,7 @@ mod tests {
         let mut with = inv.clone();
         with.insert(
             &obj(Some("shop"), "web", "apps", "Deployment"),
-            Some("sha256:1".into()),
+            Some(Digest::sha256("1".repeat(64))),
         );
         assert_eq!(
             serde_json::to_value(with.without_digests()).expect("serialises"),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
-use weir_api::{InventoryId, ObjectRef};
+use weir_api::{Digest, InventoryId, ObjectRef};
 
 use crate::cluster::{Applied, CallError, Cluster};
 use crate::diff::{FieldChange, digest, field_changes, is_subset, normalise};
@@ -77,7 +77,7 @@ pub struct PlannedObject {
     /// The `managedFields` to write before the apply when [`PlannedObject::take_over`].
     pub(crate) managed_fields: Option<Vec<Value>>,
     /// Digest of the manifest (with owner labels and namespace), to record in the inventory.
-    pub digest: String,
+    pub digest: Digest,
     pub(crate) manifest: Value,
     pub(crate) res: Resource,
     pub(crate) stage: Stage,
@@ -400,8 +400,7 @@ pub(crate) async fn plan_items(
             continue;
         }
         let unchanged = item.live.as_ref().is_some_and(|live| {
-            stored.digest(&item.object) == Some(item.digest.as_str())
-                && is_subset(&item.manifest, live)
+            stored.digest(&item.object) == Some(&item.digest) && is_subset(&item.manifest, live)
         });
         if unchanged {
             item.action = PlannedAction::Unchanged;
@@ -526,7 +525,7 @@ mod tests {
             action,
             take_over: false,
             managed_fields: None,
-            digest: format!("sha256:{name}"),
+            digest: Digest::sha256(format!("{name:0>64}")),
             manifest,
             res: Resource {
                 group: String::new(),
@@ -555,9 +554,12 @@ mod tests {
             planned("new", PlannedAction::Create),
         ]);
         let mut previous = Inventory::default();
-        previous.insert(&p.objects[0].object, Some("sha256:old".into()));
+        previous.insert(&p.objects[0].object, Some(p.objects[0].digest.clone()));
         let pending = p.pending_inventory(&previous).expect("a new object");
-        assert_eq!(pending.digest(&p.objects[0].object), Some("sha256:old"));
+        assert_eq!(
+            pending.digest(&p.objects[0].object),
+            Some(&p.objects[0].digest)
+        );
         assert!(pending.contains(&p.objects[1].object));
         assert_eq!(pending.digest(&p.objects[1].object), None);
         // Once recorded, nothing more to record before the write.
@@ -565,7 +567,7 @@ mod tests {
         // After the apply every object carries its digest.
         assert_eq!(
             p.inventory().digest(&p.objects[1].object),
-            Some("sha256:new")
+            Some(&p.objects[1].digest)
         );
     }
 
