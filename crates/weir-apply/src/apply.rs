@@ -470,6 +470,13 @@ impl Applier {
                 .collect();
         } else {
             changes = Vec::new();
+            // The report keeps the plan's (apply) order.
+            let order: std::collections::HashMap<InventoryId, usize> = plan
+                .objects
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.id.clone(), i))
+                .collect();
             if let Some(pending) = plan.pending_inventory(&stored) {
                 // The namespace holding the inventory may be part of the set: it goes first.
                 let first = plan.split_off(|o| {
@@ -495,13 +502,6 @@ impl Applier {
             changes.extend(out.changes);
             plan.objects.extend(rest.objects);
             // Apply order for the report.
-            plan.objects.sort_by_key(|o| o.stage);
-            let order: std::collections::HashMap<&InventoryId, usize> = plan
-                .objects
-                .iter()
-                .enumerate()
-                .map(|(i, o)| (&o.id, i))
-                .collect();
             changes.sort_by_key(|c| order.get(&c.id).copied());
         }
         let pruned = self.prune(&plan.stale, opts).await?;
