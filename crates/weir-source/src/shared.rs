@@ -183,3 +183,34 @@ async fn run<C: RemoteClient + 'static>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_source_should_take_the_spec_fields_a_fetch_reads() {
+        let spec = GitRepositorySpec {
+            url: "https://example.com/r.git".into(),
+            reference: Some(GitRef {
+                tag: Some("v1".into()),
+                ..GitRef::default()
+            }),
+            ignore: Some("/docs\n".into()),
+            ..GitRepositorySpec::default()
+        };
+        let source = GitSource::of("team-a", "apps", &spec, Some("v1@sha1:abc"));
+        assert_eq!(source.url, spec.url);
+        assert_eq!(source.reference.tag.as_deref(), Some("v1"));
+        assert_eq!(source.ignore.as_deref(), Some("/docs\n"));
+        assert_eq!(source.last_revision.as_deref(), Some("v1@sha1:abc"));
+        assert_eq!(source.object.as_deref(), Some("GitRepository/team-a/apps"));
+        let credentials = Credentials::default();
+        let request = source.request(&credentials);
+        assert_eq!(request.url, spec.url);
+        assert_eq!(request.object, Some("GitRepository/team-a/apps"));
+        // No ref at all is Flux's default branch.
+        let bare = GitSource::of("ns", "n", &GitRepositorySpec::default(), None);
+        assert_eq!(bare.reference, GitRef::default());
+    }
+}
