@@ -29,6 +29,10 @@ enum Command {
     Source(cmd::source::Command),
     /// Build a directory and apply it to the cluster with server-side apply.
     Apply(cmd::apply::Args),
+    /// Run the controller: keep the cluster equal to its GitRepositories and Kustomizations.
+    Controller(cmd::controller::Args),
+    /// Install weir's CRDs, RBAC and Deployment (`--export` prints them).
+    Install(cmd::install::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
         Command::Kustomize(c) => cmd::kustomize::run(c),
         Command::Source(c) => cmd::source::run(c),
         Command::Apply(args) => cmd::apply::run(args),
+        Command::Controller(args) => cmd::controller::run(args),
+        Command::Install(args) => cmd::install::run(args),
     };
     match result {
         Ok(code) => code,
