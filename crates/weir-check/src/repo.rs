@@ -16,7 +16,7 @@ use weir_api::flux::{
 };
 use weir_api::{ObjectKey, ObjectMeta};
 use weir_graph::DependencyGraph;
-use weir_kustomize::DiskFs;
+use weir_kustomize::{DiskFs, FileSystem};
 
 use crate::artifact::ArtifactFs;
 use crate::render::{self, RenderError, Variables};
@@ -33,6 +33,9 @@ pub struct CheckOptions {
     /// The cluster directory (like `clusters/staging`), relative to the repository root; the root
     /// itself when `None`.
     pub cluster: Option<PathBuf>,
+    /// The largest file read from the repository, in bytes
+    /// ([`DiskFs::DEFAULT_MAX_FILE_SIZE`] when `None`).
+    pub max_file_size: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,15 +55,16 @@ pub struct Checked {
 
 /// Checks the repository at `root`.
 pub fn check(root: &Path, opts: &CheckOptions) -> Result<Checked, CheckError> {
-    let root =
-        std::fs::canonicalize(root).map_err(|_| CheckError::NotADirectory { path: root.into() })?;
-    if !root.is_dir() {
-        return Err(CheckError::NotADirectory { path: root });
-    }
+    // Every read below goes through this: confined to the root (no link leads out), regular files
+    // only, each under the size limit (docs/security.md).
+    let fs = DiskFs::confined(root)
+        .map_err(|_| CheckError::NotADirectory { path: root.into() })?
+        .with_max_file_size(opts.max_file_size.unwrap_or(DiskFs::DEFAULT_MAX_FILE_SIZE));
+    let root = fs.root().map(Path::to_path_buf).unwrap_or_default();
     let cluster_rel = opts.cluster.clone().unwrap_or_default();
     let cluster_dir = render::build_dir(&root, cluster_rel.to_str())
         .ok()
-        .filter(|d| d.is_dir())
+        .filter(|d| fs.is_dir(d))
         .ok_or_else(|| CheckError::BadClusterPath {
             path: cluster_rel.clone(),
             root: root.clone(),
@@ -68,7 +72,7 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<Checked, CheckError> {
     let rel = cluster_dir
         .strip_prefix(&root)
         .expect("build_dir stays in root");
-    let mut walk = Walk::new(root.clone());
+    let mut walk = Walk::new(root.clone(), fs);
     walk.add_node(root_kustomization(rel), None);
     walk.run();
     Ok(walk.finish())
@@ -130,6 +134,8 @@ type Gk = (String, String); // (group, kind)
 
 struct Walk {
     root: PathBuf,
+    /// The repository, confined to `root`.
+    fs: DiskFs,
     nodes: Vec<Node>,
     index: BTreeMap<ObjectKey, usize>,
     /// Flux source objects by kind and key.
@@ -164,9 +170,10 @@ fn object_ref(obj: &Value) -> ObjectRef {
 }
 
 impl Walk {
-    fn new(root: PathBuf) -> Self {
+    fn new(root: PathBuf, fs: DiskFs) -> Self {
         Walk {
             root,
+            fs,
             nodes: Vec::new(),
             index: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -420,7 +427,7 @@ impl Walk {
         let result = match tree {
             SourceTree::Repository => {
                 let vars = self.variables(i);
-                render::render(&DiskFs, &self.root, &ks, &vars).map_err(|e| (e, None))
+                render::render(&self.fs, &self.root, &ks, &vars).map_err(|e| (e, None))
             }
             SourceTree::Artifact(fs, origin) => {
                 let vars = self.variables(i);

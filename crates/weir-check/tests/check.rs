@@ -22,6 +22,7 @@ fn run(dir: &Path, cluster: &str) -> Checked {
         dir,
         &CheckOptions {
             cluster: Some(cluster.into()),
+            ..Default::default()
         },
     )
     .expect("check runs")
@@ -449,7 +450,8 @@ fn a_bad_cluster_path_is_an_error() {
         check(
             repo.path(),
             &CheckOptions {
-                cluster: Some("clusters/nope".into())
+                cluster: Some("clusters/nope".into()),
+                ..Default::default()
             }
         )
         .is_err()

@@ -80,7 +80,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let fs = weir_kustomize::DiskFs;
+    let fs = weir_kustomize::DiskFs::new();
     let build_opts = weir_kustomize::BuildOptions {
         generate_missing: true,
         ..Default::default()

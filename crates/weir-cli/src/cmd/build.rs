@@ -38,6 +38,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         &args.dir,
         &CheckOptions {
             cluster: args.cluster,
+            ..Default::default()
         },
     )
     .with_context(|| format!("checking {}", args.dir.display()))?;

@@ -37,6 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.dir,
         &CheckOptions {
             cluster: args.cluster,
+            ..Default::default()
         },
     )
     .with_context(|| format!("checking {}", args.dir.display()))?;

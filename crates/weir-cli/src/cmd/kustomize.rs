@@ -27,7 +27,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    match build_output(&DiskFs, &args.dir, None, &BuildOptions::default()) {
+    match build_output(&DiskFs::new(), &args.dir, None, &BuildOptions::default()) {
         Ok(out) => {
             for w in &out.warnings {
                 eprintln!("{w}");
