@@ -1,6 +1,8 @@
 //! The `weir` binary: argument parsing and presentation only; the work lives in library crates.
 
 mod cmd;
+mod duration;
+mod escape;
 
 use std::process::ExitCode;
 
@@ -46,7 +48,8 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            // The chain carries file names, repository content and server messages: escaped.
+            eprintln!("error: {}", escape::text(&format!("{err:#}")));
             ExitCode::from(2)
         }
     }

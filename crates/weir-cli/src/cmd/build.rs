@@ -53,18 +53,20 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             .report
             .kustomizations
             .iter()
-            .map(|k| format!("{}/{}", k.namespace, k.name))
+            .map(|k| crate::escape::field(&format!("{}/{}", k.namespace, k.name)).into_owned())
             .collect();
         bail!(
-            "no Kustomization {key} in this repository; defined: {}",
+            "no Kustomization {} in this repository; defined: {}",
+            crate::escape::field(&key.to_string()),
             known.join(", ")
         );
     };
     match ks.status {
         Status::Ok => {}
         Status::NotChecked => bail!(
-            "Kustomization {key} builds from {}, which is not in this repository",
-            ks.source
+            "Kustomization {} builds from {}, which is not in this repository",
+            crate::escape::field(&key.to_string()),
+            crate::escape::field(&ks.source)
         ),
         Status::Failed => {
             let label = format!("Kustomization/{}/{}", key.namespace, key.name);
@@ -74,7 +76,12 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .iter()
                 .filter(|f| f.object == label && f.severity == Severity::Error)
             {
-                eprintln!("error [{}] {}: {}", f.kind.as_str(), f.object, f.message);
+                eprintln!(
+                    "error [{}] {}: {}",
+                    f.kind.as_str(),
+                    crate::escape::field(&f.object),
+                    crate::escape::text(&f.message)
+                );
             }
             return Ok(ExitCode::from(1));
         }

@@ -9,6 +9,8 @@ use comfy_table::{Table, presets};
 use owo_colors::OwoColorize;
 use weir_check::{CheckOptions, Report, Severity};
 
+use crate::escape::{field, text};
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Output {
     Table,
@@ -70,10 +72,11 @@ fn print_table(out: &mut impl Write, report: &Report, colour: bool) -> anyhow::R
             (true, weir_check::Status::Failed) => status.red().to_string(),
             (true, weir_check::Status::NotChecked) => status.yellow().to_string(),
         };
+        // Names, sources and paths come from the repository: escaped, one line per cell.
         table.add_row([
-            format!("{}/{}", k.namespace, k.name),
-            k.source.clone(),
-            k.path.clone(),
+            field(&format!("{}/{}", k.namespace, k.name)).into_owned(),
+            field(&k.source).into_owned(),
+            field(&k.path).into_owned(),
             k.objects.len().to_string(),
             status,
         ]);
@@ -101,14 +104,14 @@ fn print_table(out: &mut impl Write, report: &Report, colour: bool) -> anyhow::R
                 out,
                 "{sev} [{}] {}: {}",
                 f.kind.as_str(),
-                f.object,
-                f.message
+                field(&f.object),
+                text(&f.message)
             )?;
         }
     }
     writeln!(out)?;
     if !report.order.is_empty() {
-        writeln!(out, "apply order: {}", report.order.join(", "))?;
+        writeln!(out, "apply order: {}", field(&report.order.join(", ")))?;
     }
     let (errors, warnings) = (
         report.count(Severity::Error),

@@ -30,7 +30,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     match build_output(&DiskFs::new(), &args.dir, None, &BuildOptions::default()) {
         Ok(out) => {
             for w in &out.warnings {
-                eprintln!("{w}");
+                eprintln!("{}", crate::escape::text(&w.to_string()));
             }
             let text = weir_yaml::to_string_multi(&out.resources);
             let mut stdout = std::io::stdout().lock();
@@ -39,7 +39,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::escape::text(&e.to_string()));
             Ok(ExitCode::from(1))
         }
     }
