@@ -3,6 +3,7 @@
 mod cmd;
 mod duration;
 mod escape;
+mod size;
 
 use std::process::ExitCode;
 

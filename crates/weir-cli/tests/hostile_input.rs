@@ -183,3 +183,22 @@ fn r14_links_in_the_repository_never_reach_host_files() {
     );
     assert!(!out.contains("root:x:0:0"), "{out}");
 }
+
+#[test]
+fn max_file_size_is_a_flag_with_bounds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = dir.path().join("app");
+    write(&app.join("kustomization.yaml"), "resources: [cm.yaml]\n");
+    write_big_configmap(&app.join("cm.yaml"), 2048);
+    let app = app.to_str().expect("utf-8");
+    let o = weir(&["kustomize", "build", app, "--max-file-size", "1Ki"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("larger than the limit of 1 KiB"), "{err}");
+    let o = weir(&["kustomize", "build", app, "--max-file-size", "4Ki"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    for bad in ["0", "17179869184Gi", "x"] {
+        let o = weir(&["kustomize", "build", app, "--max-file-size", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o.stderr));
+    }
+}

@@ -45,10 +45,13 @@ pub struct Args {
     /// Kubeconfig context to use.
     #[arg(long)]
     context: Option<String>,
+    /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
+    #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
+    max_file_size: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let fs = weir_kustomize::DiskFs::new();
+    let fs = weir_kustomize::DiskFs::new().with_max_file_size(args.max_file_size);
     let build_opts = weir_kustomize::BuildOptions {
         generate_missing: true,
         ..Default::default()

@@ -30,6 +30,9 @@ pub struct KsArgs {
     /// The cluster directory Flux syncs first, relative to --dir.
     #[arg(long)]
     cluster: Option<PathBuf>,
+    /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
+    #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
+    max_file_size: u64,
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -38,7 +41,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         &args.dir,
         &CheckOptions {
             cluster: args.cluster,
-            ..Default::default()
+            max_file_size: Some(args.max_file_size),
         },
     )
     .with_context(|| format!("checking {}", args.dir.display()))?;

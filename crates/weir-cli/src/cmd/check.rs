@@ -32,6 +32,9 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: Output,
+    /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
+    #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
+    max_file_size: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -39,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.dir,
         &CheckOptions {
             cluster: args.cluster,
-            ..Default::default()
+            max_file_size: Some(args.max_file_size),
         },
     )
     .with_context(|| format!("checking {}", args.dir.display()))?;

@@ -18,6 +18,9 @@ pub struct BuildArgs {
     /// Directory holding a kustomization.yaml (or kustomization.yml / Kustomization).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
+    #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
+    max_file_size: u64,
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -27,7 +30,12 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    match build_output(&DiskFs::new(), &args.dir, None, &BuildOptions::default()) {
+    match build_output(
+        &DiskFs::new().with_max_file_size(args.max_file_size),
+        &args.dir,
+        None,
+        &BuildOptions::default(),
+    ) {
         Ok(out) => {
             for w in &out.warnings {
                 eprintln!("{}", crate::escape::text(&w.to_string()));
