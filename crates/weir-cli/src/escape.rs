@@ -46,6 +46,38 @@ fn is_unsafe(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// A `weir check` report with every string from the repository escaped for a terminal.
+pub fn report(r: &weir_check::Report) -> weir_check::Report {
+    let f = |s: &mut String| *s = field(s).into_owned();
+    let mut r = r.clone();
+    for k in &mut r.kustomizations {
+        for s in [&mut k.name, &mut k.namespace, &mut k.path, &mut k.source] {
+            f(s);
+        }
+        k.depends_on.iter_mut().for_each(f);
+        k.defined_by.iter_mut().for_each(f);
+        k.target.iter_mut().for_each(f);
+        for o in &mut k.objects {
+            for s in [
+                &mut o.api_version,
+                &mut o.kind,
+                &mut o.namespace,
+                &mut o.name,
+            ] {
+                f(s);
+            }
+        }
+    }
+    for finding in &mut r.findings {
+        f(&mut finding.object);
+        finding.group.iter_mut().for_each(f);
+        finding.message = text(&finding.message).into_owned();
+    }
+    r.order.iter_mut().for_each(f);
+    r.waves.iter_mut().flatten().for_each(f);
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
