@@ -1,6 +1,9 @@
 //! The `weir` binary: argument parsing and presentation only; the work lives in library crates.
 
 mod cmd;
+mod duration;
+mod escape;
+mod size;
 
 use std::process::ExitCode;
 
@@ -52,7 +55,8 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            // The chain carries file names, repository content and server messages: escaped.
+            eprintln!("error: {}", escape::text(&format!("{err:#}")));
             ExitCode::from(2)
         }
     }
