@@ -384,8 +384,11 @@ async fn decide(
         spec: obj.spec.clone(),
     };
     let manifests = match tokio::task::spawn_blocking(move || {
-        let fs = weir_kustomize::DiskFs;
+        // Every read stays inside the artifact tree (symlinks included), as Flux's loader restriction.
+        let fs = weir_kustomize::DiskFs::confined(&tree)
+            .map_err(|e| format!("artifact tree {}: {e}", tree.display()))?;
         weir_build::render(&fs, &tree, &doc, &vars, &weir_build::Options::default())
+            .map_err(|e| e.to_string())
     })
     .await
     {
@@ -405,7 +408,6 @@ async fn decide(
             );
         }
     };
-
     let sa = obj
         .spec
         .service_account_name
