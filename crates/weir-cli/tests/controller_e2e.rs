@@ -77,19 +77,21 @@ fn env() -> &'static Env {
         );
 
         let log = dir.path().join("controller.log");
-        let controller = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args([
-                "controller",
-                "--concurrent",
-                "4",
-                "--log-format",
-                "json",
-                "--kubeconfig",
-            ])
+        // The controller lives as long as this test process: a watchdog shell stops it when the
+        // process exits (the OnceLock's guard is never dropped, statics are not).
+        let controller = Command::new("bash")
+            .arg("-c")
+            .arg(
+                r#""$@" & c=$!; while kill -0 "$WEIR_TEST_PID" 2>/dev/null && kill -0 "$c" 2>/dev/null; do sleep 0.5; done; kill "$c" 2>/dev/null; wait "$c""#,
+            )
+            .arg("watchdog")
+            .arg(env!("CARGO_BIN_EXE_weir"))
+            .args(["controller", "--concurrent", "4", "--log-format", "json", "--kubeconfig"])
             .arg(&kubeconfig)
             .arg("--storage-dir")
             .arg(dir.path().join("storage"))
-            .env("WEIR_LOG", "info,kube=warn")
+            .env("WEIR_TEST_PID", &pid)
+            .env("WEIR_LOG", "info,kube=warn,weir_controller=debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -755,4 +757,61 @@ stringData: {{token: tok-123}}
     assert_eq!(cm["data"]["token"], "tok-123");
     assert_eq!(cm["data"]["inline"], "from-spec", "inline substitute wins");
     assert_eq!(cm["data"]["fallback"], "dflt");
+}
+
+#[test]
+fn drift_is_repaired_within_seconds_not_at_the_interval() {
+    let ns = "e2e-drift";
+    namespace(ns);
+    let repo = Repo::new(
+        "drift",
+        &[
+            ("app/a.yaml", &configmap("a", "git")),
+            ("app/b.yaml", &configmap("b", "git")),
+        ],
+    );
+    apply(&git_repository(ns, "repo", &repo.url(), "1h"));
+    // The interval is 10 minutes: only the drift watch can bring the objects back within the test.
+    apply(&kustomization(
+        ns,
+        "app",
+        "./app",
+        "  targetNamespace: e2e-drift\n",
+    ));
+    wait_ready("kustomization", ns, "app");
+    std::thread::sleep(Duration::from_secs(1));
+
+    let (ok, out) = kubectl(&["delete", "configmap", "-n", ns, "a"], None);
+    assert!(ok, "{out}");
+    let (ok, out) = kubectl(
+        &[
+            "patch",
+            "configmap",
+            "-n",
+            ns,
+            "b",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"value":"edited"}}"#,
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    let started = Instant::now();
+    eventually("both objects repaired", Duration::from_secs(20), || {
+        let a = get("configmap", ns, "a").ok_or("a still deleted")?;
+        let b = get("configmap", ns, "b").ok_or("b missing")?;
+        if a["data"]["value"] == "git" && b["data"]["value"] == "git" {
+            Ok(())
+        } else {
+            Err(format!("a={} b={}", a["data"]["value"], b["data"]["value"]))
+        }
+    });
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(15), "repair took {took:?}");
+    let (_, events) = kubectl(&["get", "events", "-n", ns, "-o", "json"], None);
+    assert!(
+        events.contains("ConfigMap/e2e-drift/a created"),
+        "the repair is reported: {events}"
+    );
 }

@@ -46,6 +46,8 @@ pub struct Context {
     applier: weir_apply::Applier,
     /// Appliers per impersonated ServiceAccount (`namespace/name`).
     appliers: Mutex<HashMap<String, weir_apply::Applier>>,
+    /// Metadata watches of the kinds Kustomizations applied.
+    pub drift: crate::drift::DriftWatches,
     /// Each Kustomization's last inventory with manifest digests (status keeps Flux's form only).
     pub inventories: Mutex<HashMap<ObjectKey, weir_apply::Inventory>>,
     /// Consecutive failures per object, for the back-off.
@@ -80,6 +82,7 @@ impl Context {
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "weir".into()),
             applier,
             appliers: Mutex::new(HashMap::new()),
+            drift: Default::default(),
             inventories: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }

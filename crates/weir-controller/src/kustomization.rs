@@ -492,6 +492,7 @@ async fn decide(
         }
     }
     remember_inventory(ctx, obj, &inventory);
+    ctx.drift.watch(ctx, &inventory.objects());
     let mut lines: Vec<String> = Vec::new();
     let mut live_objects = Vec::new();
     for change in &changes {

@@ -17,6 +17,7 @@
 
 pub mod context;
 pub mod dependencies;
+pub mod drift;
 pub mod gitrepo;
 pub mod install;
 pub mod kustomization;
