@@ -110,6 +110,9 @@ pub struct PostBuild {
     pub substitute: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub substitute_from: Vec<SubstituteReference>,
+    /// `WithVariables` (the default: substitute only when some variable is defined) or `Always`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substitute_strategy: Option<String>,
 }
 
 /// `kustomize.toolkit.fluxcd.io/v1` Kustomization `spec`.

@@ -7,7 +7,9 @@
 pub mod flux;
 pub mod id;
 pub mod object;
+pub mod object_ref;
 pub mod suggest;
 
 pub use id::{Digest, InventoryId, ObjectKey, Revision};
 pub use object::ObjectMeta;
+pub use object_ref::ObjectRef;

@@ -145,18 +145,20 @@ fn main() {
     let mut rows = Vec::new();
     let opts = Options::new("bench", "bench-weir");
     let (first, again) = runtime.block_on(async {
-        let applier = Applier::from_kubeconfig(Some(&kubeconfig), None)
-            .await
-            .expect("client");
+        let applier = Applier::new(
+            weir_apply::client(Some(&kubeconfig), None)
+                .await
+                .expect("client"),
+        );
         let t = Instant::now();
         let first = applier
-            .apply(set.clone(), &opts)
+            .run(set.clone(), &opts)
             .await
             .expect("weir first apply");
         let first_time = t.elapsed();
         let t = Instant::now();
         let again = applier
-            .apply(set.clone(), &opts)
+            .run(set.clone(), &opts)
             .await
             .expect("weir re-apply");
         ((first_time, first), (t.elapsed(), again))

@@ -1,5 +1,6 @@
-//! The few API calls weir-apply makes, as raw requests on the kube client: server-side apply (real
-//! or dry-run), get, list and delete of arbitrary objects as `serde_json::Value`.
+//! The few API calls weir-apply makes, as raw requests on the caller's kube client: server-side apply
+//! (real or dry-run), get, list, delete and the managed-fields patch of arbitrary objects as
+//! `serde_json::Value`, each counted in the [`Tally`] of the step that makes it.
 
 use std::fmt;
 
@@ -7,7 +8,9 @@ use http::{Method, Request, StatusCode};
 use kube::client::Body;
 use serde_json::Value;
 
-use crate::object::ObjectRef;
+use weir_api::ObjectRef;
+
+use crate::requests::{RequestStats, Tally};
 use crate::resolve::Resource;
 
 /// An error answer from the API server, or a failure to reach it.
@@ -110,18 +113,18 @@ impl CallError {
 }
 
 /// What an apply request answered: whether it created the object, and the object.
-pub struct Applied {
+pub(crate) struct Applied {
     /// True when the object did not exist before (HTTP 201).
-    pub created: bool,
+    pub(crate) created: bool,
     /// The object as the server stored it (or would store it, for a dry-run).
-    pub object: Value,
+    pub(crate) object: Value,
 }
 
-/// A kube client bound to weir's field manager.
-#[derive(Clone)]
-pub struct Cluster {
-    client: kube::Client,
-    field_manager: String,
+/// The caller's kube client, bound to a field manager, counting the requests of one step.
+pub(crate) struct Cluster<'a> {
+    client: &'a kube::Client,
+    field_manager: &'a str,
+    tally: Tally,
 }
 
 fn path(res: &Resource, namespace: Option<&str>, name: Option<&str>) -> String {
@@ -157,13 +160,19 @@ fn encode(value: &str) -> String {
     out
 }
 
-impl Cluster {
-    /// Wraps `client`; every apply is made as `field_manager`.
-    pub fn new(client: kube::Client, field_manager: impl Into<String>) -> Self {
+impl<'a> Cluster<'a> {
+    /// Wraps `client`; every apply is made as `field_manager`; the count starts at zero.
+    pub(crate) fn new(client: &'a kube::Client, field_manager: &'a str) -> Self {
         Cluster {
             client,
-            field_manager: field_manager.into(),
+            field_manager,
+            tally: Tally::default(),
         }
+    }
+
+    /// Requests made through this value.
+    pub(crate) fn requests(&self) -> RequestStats {
+        self.tally.stats()
     }
 
     async fn call(
@@ -186,6 +195,7 @@ impl Cluster {
         let req = req
             .body(body)
             .expect("method, uri and headers are valid by construction");
+        self.tally.record(req.method(), req.uri().query());
         let res = self.client.send(req).await.map_err(CallError::Transport)?;
         let status = res.status();
         let bytes = res
@@ -204,8 +214,43 @@ impl Cluster {
         Ok((status, value))
     }
 
+    /// A GET of `uri` (discovery documents); `None` on 404.
+    pub(crate) async fn get_path(&self, uri: String) -> Result<Option<Value>, CallError> {
+        match self.call(Method::GET, uri, None).await {
+            Ok((_, v)) => Ok(Some(v)),
+            Err(CallError::Api(e)) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces `metadata.managedFields` of the object (a JSON patch, as Flux's ssa package does to
+    /// hand fields from one manager to another).
+    pub(crate) async fn replace_managed_fields(
+        &self,
+        res: &Resource,
+        obj: &ObjectRef,
+        entries: Vec<Value>,
+    ) -> Result<(), CallError> {
+        let uri = path(res, obj.namespace.as_deref(), Some(&obj.name));
+        let patch = serde_json::json!([
+            {"op": "replace", "path": "/metadata/managedFields", "value": entries},
+        ]);
+        let body = serde_json::to_vec(&patch).expect("a serde_json::Value always serialises");
+        self.call(
+            Method::PATCH,
+            uri,
+            Some((body, "application/json-patch+json")),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// The live object, or `None` when it does not exist.
-    pub async fn get(&self, res: &Resource, obj: &ObjectRef) -> Result<Option<Value>, CallError> {
+    pub(crate) async fn get(
+        &self,
+        res: &Resource,
+        obj: &ObjectRef,
+    ) -> Result<Option<Value>, CallError> {
         let uri = path(res, obj.namespace.as_deref(), Some(&obj.name));
         match self.call(Method::GET, uri, None).await {
             Ok((_, v)) => Ok(Some(v)),
@@ -216,7 +261,7 @@ impl Cluster {
 
     /// Every object of `res` in `namespace` (all namespaces for `None`) matching `selector`, each with
     /// `apiVersion` and `kind` filled in (list items lack them).
-    pub async fn list(
+    pub(crate) async fn list(
         &self,
         res: &Resource,
         namespace: Option<&str>,
@@ -245,7 +290,7 @@ impl Cluster {
     }
 
     /// Server-side apply of `manifest`, taking ownership of conflicting fields (as Flux does).
-    pub async fn apply(
+    pub(crate) async fn apply(
         &self,
         res: &Resource,
         obj: &ObjectRef,
@@ -254,7 +299,7 @@ impl Cluster {
     ) -> Result<Applied, CallError> {
         let mut uri = path(res, obj.namespace.as_deref(), Some(&obj.name));
         uri.push_str("?fieldManager=");
-        uri.push_str(&encode(&self.field_manager));
+        uri.push_str(&encode(self.field_manager));
         uri.push_str("&force=true&fieldValidation=Strict");
         if dry_run {
             uri.push_str("&dryRun=All");
@@ -274,7 +319,7 @@ impl Cluster {
     }
 
     /// Deletes the object (its dependents in the background); a missing object is not an error.
-    pub async fn delete(
+    pub(crate) async fn delete(
         &self,
         res: &Resource,
         obj: &ObjectRef,
@@ -293,11 +338,6 @@ impl Cluster {
             Err(CallError::Api(e)) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    /// The underlying client (for discovery).
-    pub fn client(&self) -> &kube::Client {
-        &self.client
     }
 }
 

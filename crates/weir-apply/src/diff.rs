@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
+use weir_api::Digest;
 
 /// Metadata the server changes on every write; never a difference the user made.
 const VOLATILE_METADATA: &[&str] = &[
@@ -51,16 +52,15 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
 }
 
 /// A stable digest of a manifest: keys sorted at every level, so equal objects always digest equally.
-pub fn digest(obj: &Value) -> String {
+pub fn digest(obj: &Value) -> Digest {
     let mut hasher = Sha256::new();
     canonical(obj, &mut |bytes| hasher.update(bytes));
     let sum = hasher.finalize();
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
+    let mut hex = String::with_capacity(64);
     for b in sum {
-        out.push_str(&format!("{b:02x}"));
+        hex.push_str(&format!("{b:02x}"));
     }
-    out
+    Digest::sha256(hex)
 }
 
 fn canonical(v: &Value, out: &mut dyn FnMut(&[u8])) {
@@ -205,7 +205,9 @@ mod tests {
             serde_json::from_str(r#"{"a": {"x": "s", "y": [1, 2]}, "b": 1}"#).expect("json");
         assert_eq!(digest(&a), digest(&b));
         assert_ne!(digest(&a), digest(&json!({"b": 2})));
-        assert!(digest(&a).starts_with("sha256:") && digest(&a).len() == 71);
+        let text = digest(&a).to_string();
+        assert!(text.starts_with("sha256:") && text.len() == 71);
+        assert_eq!(text.parse::<Digest>().expect("a valid digest"), digest(&a));
     }
 
     #[test]

@@ -4,8 +4,9 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cluster::{ApiError, CallError};
-use crate::health::Health;
-use crate::object::{MissingField, ObjectRef};
+use crate::health::HealthStatus;
+use weir_api::ObjectRef;
+use weir_api::object_ref::MissingField;
 
 /// The step of an apply a request failed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub enum Step {
     Validate,
     /// Server-side apply.
     Apply,
+    /// Handing another field manager's fields to weir (a managedFields patch).
+    TakeOver,
     /// Deleting an object to recreate it (`--force`).
     Recreate,
     /// Deleting an object that left the set.
@@ -32,6 +35,7 @@ impl fmt::Display for Step {
             Step::Read => "read",
             Step::Validate => "validate",
             Step::Apply => "apply",
+            Step::TakeOver => "take over fields of",
             Step::Recreate => "recreate",
             Step::Prune => "prune",
             Step::Inventory => "inventory",
@@ -66,7 +70,7 @@ fn lines<T: fmt::Display>(items: &[T]) -> String {
     items.iter().map(|i| format!("\n  {i}")).collect()
 }
 
-fn unhealthy_lines(items: &[(ObjectRef, Health)]) -> String {
+fn unhealthy_lines(items: &[(ObjectRef, HealthStatus)]) -> String {
     items.iter().map(|(o, h)| format!("\n  {o}: {h}")).collect()
 }
 
@@ -126,9 +130,9 @@ pub enum Error {
     Discovery(#[from] crate::resolve::DiscoveryError),
     /// The stored inventory is unreadable.
     #[error(transparent)]
-    Inventory(#[from] crate::inventory::Error),
+    Inventory(#[from] crate::inventory::Malformed),
     /// The server rejected objects in the dry-run; nothing of the set was written (see `# Staging` on
-    /// [`crate::Applier::apply`] for objects that can only be validated after their CRD or namespace).
+    /// [`crate::Applier::plan`] for objects that can only be validated after their CRD or namespace).
     #[error("{} object(s) rejected by the server, nothing was applied:{}", rejected.len(), lines(rejected))]
     Invalid { rejected: Vec<Rejection> },
     /// A request failed.
@@ -139,7 +143,7 @@ pub enum Error {
     NotReady {
         timeout: Duration,
         total: usize,
-        unhealthy: Vec<(ObjectRef, Health)>,
+        unhealthy: Vec<(ObjectRef, HealthStatus)>,
     },
 }
 

@@ -1,80 +1,121 @@
-//! The record of what a named apply owns, kept in the cluster as a ConfigMap so a later run can prune
-//! what was removed from the set.
+//! The record of what a named apply owns: a pure value the caller loads and stores.
 //!
-//! Entries use Flux's id format (`<namespace>_<name>_<group>_<kind>`, `v` = version) so the same set
-//! can move between weir and a Flux Kustomization. Weir adds the digest of the manifest it last
-//! applied, which lets an unchanged re-apply skip the object without asking the server.
+//! Entries use Flux's format (`{"entries": [{"id": "<namespace>_<name>_<group>_<kind>", "v": "<version>"}]}`,
+//! as in a Kustomization's `status.inventory`), so the same set can move between weir and Flux. weir
+//! adds, per entry, the digest of the manifest it last applied (`digest`, optional and ignored by
+//! Flux), which lets an unchanged re-apply skip the object without asking the server.
+//!
+//! Where it is kept is the caller's choice: `weir apply` keeps it in a ConfigMap ([`ConfigMapStore`]),
+//! the controller in the Kustomization's status.
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-
-use crate::object::ObjectRef;
-
-/// Name of the ConfigMap holding the inventory of apply `name`.
-pub fn config_map_name(name: &str) -> String {
-    format!("weir-inventory-{name}")
-}
-
-/// Key in the ConfigMap's `data` holding the JSON document.
-const DATA_KEY: &str = "inventory";
+use weir_api::{Digest, InventoryId, ObjectRef};
 
 /// One owned object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// API version the object was applied with (Flux's `v`).
+    #[serde(rename = "v")]
     pub version: String,
-    /// Digest of the manifest last applied, empty when unknown (e.g. recorded before the write).
-    pub digest: String,
+    /// Digest of the manifest last applied; `None` when unknown (recorded before the write, or by Flux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
 }
 
 /// The objects an apply owns, by inventory id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
-    /// Id (`<namespace>_<name>_<group>_<kind>`) to entry; ordered so the stored form is stable.
-    pub entries: BTreeMap<String, Entry>,
+    /// Id to entry; ordered so the stored form is stable.
+    pub entries: BTreeMap<InventoryId, Entry>,
+}
+
+/// The stored form: Flux's `ResourceInventory`.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    #[serde(default)]
+    entries: Vec<StoredEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEntry {
+    id: InventoryId,
+    #[serde(flatten)]
+    entry: Entry,
+}
+
+impl Serialize for Inventory {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Stored {
+            entries: self
+                .entries
+                .iter()
+                .map(|(id, e)| StoredEntry {
+                    id: id.clone(),
+                    entry: e.clone(),
+                })
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Inventory {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = Stored::deserialize(d)?;
+        Ok(Inventory {
+            entries: stored
+                .entries
+                .into_iter()
+                .map(|e| (e.id, e.entry))
+                .collect(),
+        })
+    }
 }
 
 /// The inventory ConfigMap exists but cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    /// `data.inventory` is not the JSON weir writes.
-    #[error("inventory ConfigMap {namespace}/{name} has unreadable data.inventory: {reason}")]
-    Malformed {
-        namespace: String,
-        name: String,
-        reason: String,
-    },
-    /// An entry's id is not `<namespace>_<name>_<group>_<kind>`.
-    #[error("inventory entry id {id:?} is not <namespace>_<name>_<group>_<kind>")]
-    BadId { id: String },
+#[error("inventory ConfigMap {namespace}/{name} has unreadable data.inventory: {reason}")]
+pub struct Malformed {
+    /// Namespace of the ConfigMap.
+    pub namespace: String,
+    /// Name of the ConfigMap.
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 impl Inventory {
-    /// Records `obj` with the digest of what was (or will be) applied.
-    pub fn insert(&mut self, obj: &ObjectRef, digest: impl Into<String>) {
+    /// Records `obj` with the digest of what was applied (`None`: not known to be applied yet).
+    pub fn insert(&mut self, obj: &ObjectRef, digest: Option<Digest>) {
         self.entries.insert(
             obj.inventory_id(),
             Entry {
                 version: obj.version.clone(),
-                digest: digest.into(),
+                digest,
             },
         );
     }
 
-    /// The digest recorded for `obj`, if any.
-    pub fn digest(&self, obj: &ObjectRef) -> Option<&str> {
-        self.entries
-            .get(&obj.inventory_id())
-            .map(|e| e.digest.as_str())
-            .filter(|d| !d.is_empty())
+    /// True when `obj` (at any API version) is recorded.
+    pub fn contains(&self, obj: &ObjectRef) -> bool {
+        self.entries.contains_key(&obj.inventory_id())
     }
 
-    /// Every owned object, rebuilt from the ids.
-    pub fn objects(&self) -> Result<Vec<ObjectRef>, Error> {
+    /// The digest recorded for `obj`, if any.
+    pub fn digest(&self, obj: &ObjectRef) -> Option<&Digest> {
+        self.entries
+            .get(&obj.inventory_id())
+            .and_then(|e| e.digest.as_ref())
+    }
+
+    /// Every owned object, at its recorded version.
+    pub fn objects(&self) -> Vec<ObjectRef> {
         self.entries
             .iter()
-            .map(|(id, e)| parse_id(id, &e.version))
+            .map(|(id, e)| ObjectRef::from_inventory_id(id, e.version.clone()))
             .collect()
     }
 
@@ -85,93 +126,105 @@ impl Inventory {
         Inventory { entries }
     }
 
-    /// Reads the inventory from a ConfigMap as returned by the API server.
-    pub fn from_config_map(cm: &Value) -> Result<Inventory, Error> {
-        let malformed = |reason: String| Error::Malformed {
-            namespace: cm
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .into(),
-            name: cm
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .into(),
-            reason,
-        };
+    /// Objects recorded here and not in `newer` (at any version): what a prune would delete.
+    pub fn stale(&self, newer: &Inventory) -> Vec<ObjectRef> {
+        self.entries
+            .iter()
+            .filter(|(id, _)| !newer.entries.contains_key(*id))
+            .map(|(id, e)| ObjectRef::from_inventory_id(id, e.version.clone()))
+            .collect()
+    }
+
+    /// This inventory without digests: Flux's form exactly (e.g. for a `status.inventory` whose schema
+    /// has no room for them).
+    pub fn without_digests(&self) -> Inventory {
+        Inventory {
+            entries: self
+                .entries
+                .iter()
+                .map(|(id, e)| {
+                    (
+                        id.clone(),
+                        Entry {
+                            version: e.version.clone(),
+                            digest: None,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Key in the ConfigMap's `data` holding the JSON document.
+const DATA_KEY: &str = "inventory";
+
+/// Where `weir apply` keeps the inventory of apply `name`: the ConfigMap `weir-inventory-<name>` in
+/// `namespace`. Loading and storing go through [`crate::Applier::load_inventory`] and
+/// [`crate::Applier::store_inventory`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigMapStore {
+    /// Name of the apply (not of the ConfigMap).
+    pub name: String,
+    /// Namespace of the ConfigMap.
+    pub namespace: String,
+}
+
+impl ConfigMapStore {
+    /// The store of apply `name` in `namespace`.
+    pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
+        ConfigMapStore {
+            name: name.into(),
+            namespace: namespace.into(),
+        }
+    }
+
+    /// Name of the ConfigMap.
+    pub fn config_map_name(&self) -> String {
+        format!("weir-inventory-{}", self.name)
+    }
+
+    /// The ConfigMap itself.
+    pub fn object(&self) -> ObjectRef {
+        ObjectRef {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some(self.namespace.clone()),
+            name: self.config_map_name(),
+        }
+    }
+
+    /// Reads the inventory from the ConfigMap as returned by the API server.
+    pub fn decode(&self, cm: &Value) -> Result<Inventory, Malformed> {
         let Some(text) = cm
             .pointer(&format!("/data/{DATA_KEY}"))
             .and_then(Value::as_str)
         else {
             return Ok(Inventory::default());
         };
-        let doc: Value = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
-        let mut inv = Inventory::default();
-        let list = doc
-            .get("entries")
-            .and_then(Value::as_array)
-            .ok_or_else(|| malformed("no entries list".into()))?;
-        for e in list {
-            let id = e
-                .get("id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| malformed("entry without id".into()))?;
-            let version = e
-                .get("v")
-                .and_then(Value::as_str)
-                .ok_or_else(|| malformed(format!("entry {id} without v")))?;
-            parse_id(id, version)?;
-            let digest = e.get("digest").and_then(Value::as_str).unwrap_or("");
-            inv.entries.insert(
-                id.into(),
-                Entry {
-                    version: version.into(),
-                    digest: digest.into(),
-                },
-            );
-        }
-        Ok(inv)
+        serde_json::from_str(text).map_err(|e| Malformed {
+            namespace: self.namespace.clone(),
+            name: self.config_map_name(),
+            reason: e.to_string(),
+        })
     }
 
-    /// The ConfigMap that stores this inventory for apply `name` in `namespace`.
-    pub fn to_config_map(&self, name: &str, namespace: &str) -> Value {
-        let entries: Vec<Value> = self
-            .entries
-            .iter()
-            .map(|(id, e)| json!({"id": id, "v": e.version, "digest": e.digest}))
-            .collect();
-        let doc = json!({ "entries": entries });
+    /// The ConfigMap that stores `inv`.
+    pub fn encode(&self, inv: &Inventory) -> Value {
+        let doc = serde_json::to_string(inv).expect("an inventory always serialises");
         json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
-                "name": config_map_name(name),
-                "namespace": namespace,
+                "name": self.config_map_name(),
+                "namespace": self.namespace,
                 // Not the owner labels: the inventory is not one of the objects it lists.
                 "labels": { "app.kubernetes.io/managed-by": "weir" },
             },
-            "data": { DATA_KEY: doc.to_string() },
+            "data": { DATA_KEY: doc },
         })
     }
-}
-
-/// Rebuilds an object reference from a Flux inventory id and version.
-pub fn parse_id(id: &str, version: &str) -> Result<ObjectRef, Error> {
-    let parts: Vec<&str> = id.split('_').collect();
-    let [namespace, name, group, kind] = parts[..] else {
-        return Err(Error::BadId { id: id.into() });
-    };
-    if name.is_empty() || kind.is_empty() {
-        return Err(Error::BadId { id: id.into() });
-    }
-    Ok(ObjectRef {
-        group: group.into(),
-        version: version.into(),
-        kind: kind.into(),
-        namespace: (!namespace.is_empty()).then(|| namespace.to_string()),
-        name: name.into(),
-    })
 }
 
 #[cfg(test)]
@@ -191,32 +244,64 @@ mod tests {
     #[test]
     fn inventory_round_trips_through_config_map() {
         let mut inv = Inventory::default();
-        inv.insert(&obj(Some("shop"), "web", "apps", "Deployment"), "sha256:ab");
-        inv.insert(&obj(None, "shop", "", "Namespace"), "");
-        let cm = inv.to_config_map("apps", "flux-system");
+        inv.insert(
+            &obj(Some("shop"), "web", "apps", "Deployment"),
+            Some(Digest::sha256("ab".repeat(32))),
+        );
+        inv.insert(&obj(None, "shop", "", "Namespace"), None);
+        let store = ConfigMapStore::new("apps", "flux-system");
+        let cm = store.encode(&inv);
         assert_eq!(cm["metadata"]["name"], "weir-inventory-apps");
         assert_eq!(cm["metadata"]["namespace"], "flux-system");
-        let back = Inventory::from_config_map(&cm).expect("own output reads back");
+        let back = store.decode(&cm).expect("own output reads back");
         assert_eq!(back, inv);
-        let objects = back.objects().expect("ids parse");
-        assert!(objects.contains(&obj(None, "shop", "", "Namespace")));
+        assert!(back.objects().contains(&obj(None, "shop", "", "Namespace")));
         assert_eq!(back.digest(&obj(None, "shop", "", "Namespace")), None);
-    }
-
-    #[test]
-    fn bad_ids_are_rejected() {
-        assert!(parse_id("shop_web_apps", "v1").is_err());
-        assert!(parse_id("a_b_c_d_e", "v1").is_err());
         assert_eq!(
-            parse_id("shop_web_apps_Deployment", "v1").expect("valid id"),
-            obj(Some("shop"), "web", "apps", "Deployment")
+            back.digest(&obj(Some("shop"), "web", "apps", "Deployment")),
+            Some(&Digest::sha256("ab".repeat(32)))
         );
     }
 
     #[test]
+    fn flux_status_inventory_reads_and_writes_unchanged() {
+        let flux = json!({"entries": [
+            {"id": "_shop__Namespace", "v": "v1"},
+            {"id": "shop_web_apps_Deployment", "v": "v1"}
+        ]});
+        let inv: Inventory = serde_json::from_value(flux.clone()).expect("Flux's format");
+        assert_eq!(inv.entries.len(), 2);
+        assert_eq!(serde_json::to_value(&inv).expect("serialises"), flux);
+        let mut with = inv.clone();
+        with.insert(
+            &obj(Some("shop"), "web", "apps", "Deployment"),
+            Some(Digest::sha256("1".repeat(64))),
+        );
+        assert_eq!(
+            serde_json::to_value(with.without_digests()).expect("serialises"),
+            flux
+        );
+        let bad = json!({"entries": [{"id": "shop_web_apps", "v": "v1"}]});
+        assert!(serde_json::from_value::<Inventory>(bad).is_err());
+    }
+
+    #[test]
+    fn stale_ignores_version_changes() {
+        let mut old = Inventory::default();
+        old.insert(&obj(Some("a"), "x", "", "ConfigMap"), None);
+        old.insert(&obj(Some("a"), "y", "", "ConfigMap"), None);
+        let mut new = Inventory::default();
+        let mut x2 = obj(Some("a"), "x", "", "ConfigMap");
+        x2.version = "v2".into();
+        new.insert(&x2, None);
+        assert_eq!(old.stale(&new), vec![obj(Some("a"), "y", "", "ConfigMap")]);
+    }
+
+    #[test]
     fn malformed_data_names_the_config_map() {
+        let store = ConfigMapStore::new("x", "ns");
         let cm = json!({"metadata": {"name": "weir-inventory-x", "namespace": "ns"}, "data": {"inventory": "{"}});
-        let err = Inventory::from_config_map(&cm).expect_err("not json");
+        let err = store.decode(&cm).expect_err("not json");
         assert!(
             err.to_string()
                 .starts_with("inventory ConfigMap ns/weir-inventory-x"),

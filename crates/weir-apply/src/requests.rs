@@ -1,4 +1,6 @@
-//! Counting the API requests an apply makes, as a tower layer on the kube client.
+//! Counting API requests: each step of the [`crate::Applier`] counts the requests it makes itself
+//! ([`Tally`], returned in its outcome); [`RequestCounter`] is a tower layer a caller may put on its
+//! own client to count everything the process sends.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +26,39 @@ impl RequestStats {
     }
 }
 
+impl std::ops::Add for RequestStats {
+    type Output = RequestStats;
+    fn add(self, o: RequestStats) -> RequestStats {
+        RequestStats {
+            reads: self.reads + o.reads,
+            dry_runs: self.dry_runs + o.dry_runs,
+            writes: self.writes + o.writes,
+        }
+    }
+}
+
+impl std::ops::AddAssign for RequestStats {
+    fn add_assign(&mut self, o: RequestStats) {
+        *self = *self + o;
+    }
+}
+
+/// The requests of one call: owned by the call, never shared with another.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    counts: Counts,
+}
+
+impl Tally {
+    pub(crate) fn record(&self, method: &Method, query: Option<&str>) {
+        self.counts.record(method, query);
+    }
+
+    pub(crate) fn stats(&self) -> RequestStats {
+        self.counts.stats()
+    }
+}
+
 /// Shared counters; cloning shares them.
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter {
@@ -40,18 +75,28 @@ struct Counts {
 impl RequestCounter {
     /// The counts so far.
     pub fn stats(&self) -> RequestStats {
-        RequestStats {
-            reads: self.inner.reads.load(Ordering::Relaxed),
-            dry_runs: self.inner.dry_runs.load(Ordering::Relaxed),
-            writes: self.inner.writes.load(Ordering::Relaxed),
-        }
+        self.inner.stats()
     }
 
     fn record<B>(&self, req: &Request<B>) {
-        let counter = match classify(req.method(), req.uri().query()) {
-            Class::Read => &self.inner.reads,
-            Class::DryRun => &self.inner.dry_runs,
-            Class::Write => &self.inner.writes,
+        self.inner.record(req.method(), req.uri().query());
+    }
+}
+
+impl Counts {
+    fn stats(&self) -> RequestStats {
+        RequestStats {
+            reads: self.reads.load(Ordering::Relaxed),
+            dry_runs: self.dry_runs.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn record(&self, method: &Method, query: Option<&str>) {
+        let counter = match classify(method, query) {
+            Class::Read => &self.reads,
+            Class::DryRun => &self.dry_runs,
+            Class::Write => &self.writes,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

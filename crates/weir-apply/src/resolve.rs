@@ -1,12 +1,15 @@
 //! Finding the API resource (plural name and scope) behind each kind in a manifest set, from the
-//! set's own CustomResourceDefinitions and from discovery, so unknown kinds fail before any write.
+//! set's own CustomResourceDefinitions and from discovery (cached per group version), so unknown
+//! kinds fail before any write.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
-use kube::core::GroupVersion;
-use kube::discovery::{Scope, oneshot};
 use serde_json::Value;
+use tokio::sync::RwLock;
+
+use crate::cluster::{CallError, Cluster};
 
 /// Where objects of one kind live in the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +47,7 @@ pub struct DiscoveryError {
     /// The group version asked for.
     pub group_version: String,
     #[source]
-    source: kube::Error,
+    pub source: CallError,
 }
 
 /// Kinds defined by CustomResourceDefinitions in the set, one [`Resource`] per served version.
@@ -122,83 +125,175 @@ pub fn similar_kinds(kind: &str, candidates: &[String]) -> Vec<String> {
     out
 }
 
-/// Resolves every kind in `wanted`: from `from_set` first (CRDs in the same set), else from one
-/// discovery request per group version. Kinds found nowhere come back in the second list.
-pub async fn resolve(
-    client: &kube::Client,
-    wanted: &BTreeSet<Gvk>,
-    from_set: &BTreeMap<Gvk, Resource>,
-    concurrency: usize,
-) -> Result<(BTreeMap<Gvk, Resource>, Vec<Missing>), DiscoveryError> {
-    let mut found = BTreeMap::new();
-    let mut group_versions = BTreeSet::new();
-    for gvk in wanted {
-        match from_set.get(gvk) {
-            Some(r) => {
-                found.insert(gvk.clone(), r.clone());
-            }
-            None => {
-                group_versions.insert((gvk.0.clone(), gvk.1.clone()));
+/// The resources of each group version, from discovery, shared by every call of an
+/// [`crate::Applier`] (and its clones) and safe to use from many tasks at once.
+///
+/// A group version is fetched once and then served from memory. A kind missing from a cached group
+/// version fetches that group version again (a CRD may have been created since), so a miss is never
+/// remembered.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    cache: RwLock<HashMap<GroupVersion, Arc<Vec<Resource>>>>,
+}
+
+/// (group, version).
+type GroupVersion = (String, String);
+
+impl Discovery {
+    /// Forgets group version `group`/`version` (e.g. after its CRD was deleted).
+    pub async fn invalidate(&self, group: &str, version: &str) {
+        self.cache
+            .write()
+            .await
+            .remove(&(group.to_string(), version.to_string()));
+    }
+
+    /// Number of group versions held.
+    pub async fn cached(&self) -> usize {
+        self.cache.read().await.len()
+    }
+
+    /// Resolves every kind in `wanted`: from `from_set` first (CRDs in the same set), else from the
+    /// cache, else from one discovery request per group version. Kinds found nowhere come back in the
+    /// second list.
+    pub(crate) async fn resolve(
+        &self,
+        cluster: &Cluster<'_>,
+        wanted: &BTreeSet<Gvk>,
+        from_set: &BTreeMap<Gvk, Resource>,
+        concurrency: usize,
+    ) -> Result<(BTreeMap<Gvk, Resource>, Vec<Missing>), DiscoveryError> {
+        let mut found = BTreeMap::new();
+        // Group version -> whether a cached copy may serve it.
+        let mut group_versions: BTreeMap<(String, String), Vec<&Gvk>> = BTreeMap::new();
+        for gvk in wanted {
+            match from_set.get(gvk) {
+                Some(r) => {
+                    found.insert(gvk.clone(), r.clone());
+                }
+                None => group_versions
+                    .entry((gvk.0.clone(), gvk.1.clone()))
+                    .or_default()
+                    .push(gvk),
             }
         }
-    }
-    let discovered: Vec<Vec<Resource>> = stream::iter(group_versions)
-        .map(|(group, version)| async move {
-            let gv = GroupVersion::gv(&group, &version);
-            match oneshot::pinned_group(client, &gv).await {
-                Ok(api_group) => Ok(api_group
-                    .versioned_resources(&version)
-                    .into_iter()
-                    .filter(|(ar, _)| !ar.plural.contains('/'))
-                    .map(|(ar, caps)| Resource {
-                        group: ar.group,
-                        version: ar.version,
-                        kind: ar.kind,
-                        plural: ar.plural,
-                        namespaced: caps.scope == Scope::Namespaced,
-                    })
-                    .collect()),
-                Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
-                Err(source) => Err(DiscoveryError {
-                    group_version: gv.api_version(),
-                    source,
-                }),
+        let mut served: BTreeMap<(String, String), Arc<Vec<Resource>>> = BTreeMap::new();
+        let mut fetch = Vec::new();
+        {
+            let cache = self.cache.read().await;
+            for (gv, kinds) in &group_versions {
+                match cache.get(gv) {
+                    Some(list) if kinds.iter().all(|k| list.iter().any(|r| r.kind == k.2)) => {
+                        served.insert(gv.clone(), list.clone());
+                    }
+                    _ => fetch.push(gv.clone()),
+                }
             }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    let mut served: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    for r in from_set.values() {
-        served
-            .entry((r.group.clone(), r.version.clone()))
-            .or_default()
-            .push(r.kind.clone());
-    }
-    for r in discovered.into_iter().flatten() {
-        served
-            .entry((r.group.clone(), r.version.clone()))
-            .or_default()
-            .push(r.kind.clone());
-        let gvk = (r.group.clone(), r.version.clone(), r.kind.clone());
-        if wanted.contains(&gvk) && !found.contains_key(&gvk) {
-            found.insert(gvk, r);
         }
+        let fetched: Vec<((String, String), Vec<Resource>)> = stream::iter(fetch)
+            .map(|gv| async move {
+                let list = fetch_group_version(cluster, &gv.0, &gv.1).await?;
+                Ok::<_, DiscoveryError>((gv, list))
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await?;
+        if !fetched.is_empty() {
+            let mut cache = self.cache.write().await;
+            for (gv, list) in fetched {
+                let list = Arc::new(list);
+                if list.is_empty() {
+                    cache.remove(&gv);
+                } else {
+                    cache.insert(gv.clone(), list.clone());
+                }
+                served.insert(gv, list);
+            }
+        }
+        let mut kinds_of: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for r in from_set.values() {
+            kinds_of
+                .entry((r.group.clone(), r.version.clone()))
+                .or_default()
+                .push(r.kind.clone());
+        }
+        for (gv, list) in &served {
+            for r in list.iter() {
+                kinds_of.entry(gv.clone()).or_default().push(r.kind.clone());
+                let gvk = (r.group.clone(), r.version.clone(), r.kind.clone());
+                if wanted.contains(&gvk) && !found.contains_key(&gvk) {
+                    found.insert(gvk, r.clone());
+                }
+            }
+        }
+        let missing = wanted
+            .iter()
+            .filter(|g| !found.contains_key(*g))
+            .map(|g| Missing {
+                similar: similar_kinds(
+                    &g.2,
+                    kinds_of
+                        .get(&(g.0.clone(), g.1.clone()))
+                        .map_or(&[][..], Vec::as_slice),
+                ),
+                gvk: g.clone(),
+            })
+            .collect();
+        Ok((found, missing))
     }
-    let missing = wanted
-        .iter()
-        .filter(|g| !found.contains_key(*g))
-        .map(|g| Missing {
-            similar: similar_kinds(
-                &g.2,
-                served
-                    .get(&(g.0.clone(), g.1.clone()))
-                    .map_or(&[][..], Vec::as_slice),
-            ),
-            gvk: g.clone(),
+}
+
+/// The resources served in one group version (empty when the group version is not served).
+async fn fetch_group_version(
+    cluster: &Cluster<'_>,
+    group: &str,
+    version: &str,
+) -> Result<Vec<Resource>, DiscoveryError> {
+    let uri = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    let doc = cluster
+        .get_path(uri)
+        .await
+        .map_err(|source| DiscoveryError {
+            group_version: if group.is_empty() {
+                version.to_string()
+            } else {
+                format!("{group}/{version}")
+            },
+            source,
+        })?;
+    Ok(doc
+        .as_ref()
+        .map_or_else(Vec::new, |d| resources_of(d, group, version)))
+}
+
+/// The top-level resources (no subresources) of an `APIResourceList`.
+fn resources_of(doc: &Value, group: &str, version: &str) -> Vec<Resource> {
+    doc.get("resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let plural = r.get("name")?.as_str()?;
+            let kind = r.get("kind")?.as_str()?;
+            if plural.contains('/') {
+                return None;
+            }
+            Some(Resource {
+                group: group.to_string(),
+                version: version.to_string(),
+                kind: kind.to_string(),
+                plural: plural.to_string(),
+                namespaced: r
+                    .get("namespaced")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            })
         })
-        .collect();
-    Ok((found, missing))
+        .collect()
 }
 
 #[cfg(test)]
@@ -214,6 +309,19 @@ mod tests {
         assert_eq!(similar_kinds("configmap", &kinds), vec!["ConfigMap"]);
         assert_eq!(similar_kinds("Servce", &kinds), vec!["Service"]);
         assert!(similar_kinds("Widget", &kinds).is_empty());
+    }
+
+    #[test]
+    fn resource_lists_skip_subresources() {
+        let doc = json!({"kind": "APIResourceList", "groupVersion": "apps/v1", "resources": [
+            {"name": "deployments", "kind": "Deployment", "namespaced": true},
+            {"name": "deployments/scale", "kind": "Scale", "namespaced": true},
+            {"name": "things", "kind": "Thing", "namespaced": false}]});
+        let got = resources_of(&doc, "apps", "v1");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].plural, "deployments");
+        assert!(got[0].namespaced && !got[1].namespaced);
+        assert_eq!(got[1].api_version(), "apps/v1");
     }
 
     #[test]

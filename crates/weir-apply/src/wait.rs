@@ -7,29 +7,40 @@ use futures::{StreamExt, stream};
 use tokio::time::{Instant, sleep};
 
 use crate::cluster::{CallError, Cluster};
-use crate::health::{Health, health};
-use crate::object::ObjectRef;
+use crate::health::{HealthStatus, evaluate};
 use crate::resolve::Resource;
+use weir_api::ObjectRef;
 
 /// Time between two polls of the objects still pending.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// One object's poll: its health, or the request that failed.
-type Polled = Result<((ObjectRef, Resource), Health), (ObjectRef, CallError)>;
+type Polled = Result<((ObjectRef, Resource), HealthStatus), (ObjectRef, CallError)>;
+
+async fn poll(cluster: &Cluster<'_>, obj: &ObjectRef, res: &Resource) -> Polled {
+    match cluster.get(res, obj).await {
+        Ok(Some(live)) => Ok(((obj.clone(), res.clone()), evaluate(&live))),
+        Ok(None) => Ok((
+            (obj.clone(), res.clone()),
+            HealthStatus::InProgress("not found".into()),
+        )),
+        Err(e) => Err((obj.clone(), e)),
+    }
+}
 
 /// How a wait ended.
 #[derive(Debug)]
-pub enum Waited {
+pub(crate) enum Waited {
     /// Every object is healthy.
     AllHealthy,
     /// The timeout passed, or every object still pending has failed; lists those not healthy.
-    NotHealthy(Vec<(ObjectRef, Health)>),
+    NotHealthy(Vec<(ObjectRef, HealthStatus)>),
 }
 
-/// Polls `objects` until all are [`Health::Current`], all remaining ones have failed, or `timeout`
+/// Polls `objects` until all are [`HealthStatus::Current`], all remaining ones have failed, or `timeout`
 /// passes. A missing object counts as not ready (it may still be created by a controller).
-pub async fn wait_healthy(
-    cluster: &Cluster,
+pub(crate) async fn wait_healthy(
+    cluster: &Cluster<'_>,
     objects: &[(ObjectRef, Resource)],
     timeout: Duration,
     concurrency: usize,
@@ -37,17 +48,12 @@ pub async fn wait_healthy(
     let deadline = Instant::now() + timeout;
     let mut pending: Vec<&(ObjectRef, Resource)> = objects.iter().collect();
     loop {
-        let results: Vec<Polled> = stream::iter(pending.iter().copied())
-            .map(|(obj, res)| async move {
-                match cluster.get(res, obj).await {
-                    Ok(Some(live)) => Ok(((obj.clone(), res.clone()), health(&live))),
-                    Ok(None) => Ok((
-                        (obj.clone(), res.clone()),
-                        Health::InProgress("not found".into()),
-                    )),
-                    Err(e) => Err((obj.clone(), e)),
-                }
-            })
+        // Futures collected first: a lazily mapped stream of borrowing futures is not provably `Send`.
+        let polls: Vec<_> = pending
+            .iter()
+            .map(|&(obj, res)| poll(cluster, obj, res))
+            .collect();
+        let results: Vec<Polled> = stream::iter(polls)
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
@@ -63,9 +69,9 @@ pub async fn wait_healthy(
         }
         let all_failed = unhealthy
             .iter()
-            .all(|(_, h)| matches!(h, Health::Failed(_)));
+            .all(|(_, h)| matches!(h, HealthStatus::Failed(_)));
         if all_failed || Instant::now() + POLL_INTERVAL > deadline {
-            let mut report: Vec<(ObjectRef, Health)> =
+            let mut report: Vec<(ObjectRef, HealthStatus)> =
                 unhealthy.into_iter().map(|((o, _), h)| (o, h)).collect();
             report.sort_by(|a, b| a.0.cmp(&b.0));
             return Ok(Waited::NotHealthy(report));

@@ -77,6 +77,7 @@ fn main() {
     generate(dir.path(), n);
     let opts = CheckOptions {
         cluster: Some("clusters/bench".into()),
+        ..Default::default()
     };
 
     let mut times = Vec::new();

@@ -8,31 +8,75 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use serde_json::Value;
-use weir_api::flux::{
-    ArtifactGenerator, CrossNamespaceSourceReference, FluxKind, GitRepository, HelmRelease,
-    Kustomization, KustomizationSpec, Resource,
-};
-use weir_api::{ObjectKey, ObjectMeta};
-use weir_graph::DependencyGraph;
-use weir_kustomize::DiskFs;
-
-use crate::artifact::ArtifactFs;
-use crate::render::{self, RenderError, Variables};
+use crate::entry;
 use crate::report::{
     Finding, FindingKind, KustomizationReport, ObjectRef, Report, Severity, Status,
 };
 use crate::validate;
+use serde_json::Value;
+use weir_api::ObjectKey;
+use weir_api::flux::{
+    ArtifactGenerator, CrossNamespaceSourceReference, FluxKind, GitRepository, HelmRelease,
+    Kustomization,
+};
+use weir_build::ArtifactFs;
+use weir_build::render::{self, Error as RenderError};
+use weir_build::variables::{self, Lookup, Variables};
+use weir_graph::DependencyGraph;
+use weir_kustomize::DiskFs;
 
-/// The namespace and name Flux's bootstrap gives the root GitRepository and Kustomization.
-pub const FLUX_SYSTEM: &str = "flux-system";
+pub use crate::entry::FLUX_SYSTEM;
 
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
     /// The cluster directory (like `clusters/staging`), relative to the repository root; the root
     /// itself when `None`.
     pub cluster: Option<PathBuf>,
+    /// Other sources checked out locally (`--source NAME=DIR`).
+    pub sources: Vec<SourceMapping>,
+}
+
+/// A GitRepository, OCIRepository or Bucket mapped to a local directory:
+/// `[KIND/][NAMESPACE/]NAME=DIR` (without a namespace, the name matches in any namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceMapping {
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl std::str::FromStr for SourceMapping {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (lhs, dir) = s
+            .split_once('=')
+            .filter(|(l, d)| !l.is_empty() && !d.is_empty())
+            .ok_or_else(|| format!("{s:?}: expected [KIND/][NAMESPACE/]NAME=DIR"))?;
+        let parts: Vec<&str> = lhs.split('/').collect();
+        let is_kind = |p: &str| matches!(p, "GitRepository" | "OCIRepository" | "Bucket");
+        let (kind, namespace, name) = match parts.as_slice() {
+            [name] => (None, None, *name),
+            [k, name] if is_kind(k) => (Some(*k), None, *name),
+            [ns, name] => (None, Some(*ns), *name),
+            [k, ns, name] if is_kind(k) => (Some(*k), Some(*ns), *name),
+            _ => return Err(format!("{s:?}: expected [KIND/][NAMESPACE/]NAME=DIR")),
+        };
+        Ok(SourceMapping {
+            kind: kind.map(str::to_string),
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+            dir: PathBuf::from(dir),
+        })
+    }
+}
+
+impl SourceMapping {
+    fn matches(&self, kind: &str, key: &ObjectKey) -> bool {
+        self.name == key.name
+            && self.kind.as_deref().is_none_or(|k| k == kind)
+            && self.namespace.as_deref().is_none_or(|n| n == key.namespace)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +85,8 @@ pub enum CheckError {
     NotADirectory { path: PathBuf },
     #[error("cluster path {path:?} is not a directory inside {root}")]
     BadClusterPath { path: PathBuf, root: PathBuf },
+    #[error("--source {name}={dir}: not a directory")]
+    BadSourceDir { name: String, dir: PathBuf },
 }
 
 /// A checked repository: the report and every Kustomization's rendered objects.
@@ -50,7 +96,9 @@ pub struct Checked {
     pub rendered: BTreeMap<ObjectKey, Vec<Value>>,
 }
 
-/// Checks the repository at `root`.
+/// Checks the repository at `root`, starting at the sync of the cluster directory (the
+/// Kustomization or FluxInstance the repository defines for it, whatever its name, or the one
+/// `flux bootstrap` would create).
 pub fn check(root: &Path, opts: &CheckOptions) -> Result<Checked, CheckError> {
     let root =
         std::fs::canonicalize(root).map_err(|_| CheckError::NotADirectory { path: root.into() })?;
@@ -68,38 +116,34 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<Checked, CheckError> {
     let rel = cluster_dir
         .strip_prefix(&root)
         .expect("build_dir stays in root");
-    let mut walk = Walk::new(root.clone());
-    walk.add_node(root_kustomization(rel), None);
+    let mut mappings = Vec::new();
+    for m in &opts.sources {
+        let dir = std::fs::canonicalize(&m.dir)
+            .ok()
+            .filter(|d| d.is_dir())
+            .ok_or_else(|| CheckError::BadSourceDir {
+                name: m.name.clone(),
+                dir: m.dir.clone(),
+            })?;
+        mappings.push(SourceMapping { dir, ..m.clone() });
+    }
+    let sync = entry::root_sync(&root, rel);
+    let mut walk = Walk::new(root.clone(), sync.source(), mappings);
+    walk.add_node(sync.kustomization, None);
     walk.run();
     Ok(walk.finish())
 }
 
-/// The Kustomization that `flux bootstrap` would create to sync the cluster directory.
-fn root_kustomization(cluster_rel: &Path) -> Kustomization {
-    let path = if cluster_rel.as_os_str().is_empty() {
-        "./".to_string()
-    } else {
-        format!("./{}", cluster_rel.display())
-    };
-    Resource {
-        api_version: "kustomize.toolkit.fluxcd.io/v1".into(),
-        kind: "Kustomization".into(),
-        metadata: ObjectMeta {
-            name: FLUX_SYSTEM.into(),
-            namespace: Some(FLUX_SYSTEM.into()),
-            ..Default::default()
-        },
-        spec: KustomizationSpec {
-            source_ref: CrossNamespaceSourceReference {
-                kind: "GitRepository".into(),
-                name: FLUX_SYSTEM.into(),
-                ..Default::default()
-            },
-            path: Some(path),
-            prune: true,
-            ..Default::default()
-        },
+/// The cluster a Kustomization applies to: `None` for the cluster Flux runs in, else its
+/// `spec.kubeConfig` reference (`Secret/namespace/name`).
+fn target_of(ks: &Kustomization, namespace: &str) -> Option<String> {
+    let kc = ks.spec.kube_config.as_ref()?;
+    for (field, kind) in [("secretRef", "Secret"), ("configMapRef", "ConfigMap")] {
+        if let Some(name) = kc[field]["name"].as_str() {
+            return Some(format!("{kind}/{namespace}/{name}"));
+        }
     }
+    Some("spec.kubeConfig".to_string())
 }
 
 struct Node {
@@ -109,13 +153,16 @@ struct Node {
     /// `None` while pending.
     status: Option<Status>,
     source_label: String,
+    /// The cluster it applies to (`spec.kubeConfig`), `None` for Flux's own.
+    target: Option<String>,
     objects: Vec<Value>,
 }
 
 /// Where a Kustomization's files come from, offline.
 enum SourceTree {
-    /// This repository (the GitRepository that syncs it).
-    Repository,
+    /// A local directory: this repository (the source that syncs it), or one given with
+    /// `--source` (then named).
+    Directory(PathBuf, Option<String>),
     /// An ExternalArtifact assembled from this repository by an ArtifactGenerator.
     Artifact(Box<ArtifactFs>, String),
     /// A source defined in the repository but fetched from elsewhere.
@@ -130,16 +177,19 @@ type Gk = (String, String); // (group, kind)
 
 struct Walk {
     root: PathBuf,
+    /// The source of the root sync: the repository itself.
+    local: (String, ObjectKey),
+    mappings: Vec<SourceMapping>,
     nodes: Vec<Node>,
     index: BTreeMap<ObjectKey, usize>,
     /// Flux source objects by kind and key.
     sources: BTreeMap<(FluxKind, ObjectKey), Value>,
     generators: Vec<ArtifactGenerator>,
     helm_releases: Vec<(HelmRelease, ObjectKey)>,
-    /// ConfigMap and Secret data (decoded), for `substituteFrom`.
-    config: BTreeMap<(String, ObjectKey), BTreeMap<String, String>>,
-    /// Which Kustomization applies each object first.
-    owners: BTreeMap<(Gk, ObjectKey), ObjectKey>,
+    /// ConfigMap and Secret objects, for `substituteFrom`.
+    config: BTreeMap<(String, ObjectKey), Value>,
+    /// Which Kustomization applies each object first, per target cluster.
+    owners: BTreeMap<(Option<String>, Gk, ObjectKey), ObjectKey>,
     findings: Vec<Finding>,
 }
 
@@ -164,9 +214,11 @@ fn object_ref(obj: &Value) -> ObjectRef {
 }
 
 impl Walk {
-    fn new(root: PathBuf) -> Self {
+    fn new(root: PathBuf, local: (String, ObjectKey), mappings: Vec<SourceMapping>) -> Self {
         Walk {
             root,
+            local,
+            mappings,
             nodes: Vec::new(),
             index: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -184,6 +236,18 @@ impl Walk {
             kind,
             object,
             message,
+            group: None,
+        });
+    }
+
+    /// A finding of a kind that repeats (people read them folded into one line).
+    fn grouped(&mut self, kind: FindingKind, object: String, message: String, group: &str) {
+        self.findings.push(Finding {
+            severity: Severity::Warning,
+            kind,
+            object,
+            message,
+            group: Some(group.to_string()),
         });
     }
 
@@ -208,6 +272,7 @@ impl Walk {
                 .unwrap_or_else(|| key.namespace.clone()),
             src.name
         );
+        let target = target_of(&ks, &key.namespace);
         self.index.insert(key.clone(), self.nodes.len());
         self.nodes.push(Node {
             key,
@@ -215,6 +280,7 @@ impl Walk {
             defined_by,
             status: None,
             source_label,
+            target,
             objects: Vec::new(),
         });
     }
@@ -268,14 +334,18 @@ impl Walk {
         )
     }
 
-    /// Whether a GitRepository is the one this repository is synced by.
-    fn is_local_git(&self, key: &ObjectKey) -> bool {
-        let root_key = ObjectKey::new(FLUX_SYSTEM, FLUX_SYSTEM);
-        if *key == root_key {
+    /// Whether a source is the one this repository is synced by (or a GitRepository with the same
+    /// URL and ref).
+    fn is_local(&self, kind: &str, key: &ObjectKey) -> bool {
+        if kind == self.local.0 && *key == self.local.1 {
             return true;
         }
+        if kind != "GitRepository" || self.local.0 != "GitRepository" {
+            return false;
+        }
         let (Some(root), Some(this)) = (
-            self.sources.get(&(FluxKind::GitRepository, root_key)),
+            self.sources
+                .get(&(FluxKind::GitRepository, self.local.1.clone())),
             self.sources.get(&(FluxKind::GitRepository, key.clone())),
         ) else {
             return false;
@@ -287,37 +357,32 @@ impl Walk {
         }
     }
 
+    /// A local directory for a source: the repository itself, or a `--source` mapping.
+    fn local_dir(&self, kind: &str, key: &ObjectKey) -> Option<(PathBuf, Option<String>)> {
+        if let Some(m) = self.mappings.iter().find(|m| m.matches(kind, key)) {
+            return Some((m.dir.clone(), Some(format!("{kind} {key}"))));
+        }
+        self.is_local(kind, key).then(|| (self.root.clone(), None))
+    }
+
     fn resolve_source(&self, ks: &Kustomization, key: &ObjectKey) -> SourceTree {
         let src = &ks.spec.source_ref;
         let skey = self.source_key(src, &key.namespace);
-        match src.kind.as_str() {
-            "GitRepository" => {
-                if self.is_local_git(&skey) {
-                    SourceTree::Repository
-                } else if let Some(v) = self.sources.get(&(FluxKind::GitRepository, skey)) {
-                    SourceTree::Remote(
-                        v["spec"]["url"]
-                            .as_str()
-                            .unwrap_or("an unknown URL")
-                            .to_string(),
-                    )
-                } else {
-                    SourceTree::Undefined
-                }
-            }
-            "ExternalArtifact" => self.resolve_external_artifact(&skey),
-            kind => {
-                let fk = FluxKind::of("source.toolkit.fluxcd.io/v1", kind);
-                match fk.and_then(|k| self.sources.get(&(k, skey))) {
-                    Some(v) => SourceTree::Remote(
-                        v["spec"]["url"]
-                            .as_str()
-                            .unwrap_or("an unknown URL")
-                            .to_string(),
-                    ),
-                    None => SourceTree::Undefined,
-                }
-            }
+        if src.kind == "ExternalArtifact" {
+            return self.resolve_external_artifact(&skey);
+        }
+        if let Some((dir, origin)) = self.local_dir(&src.kind, &skey) {
+            return SourceTree::Directory(dir, origin);
+        }
+        let fk = FluxKind::of("source.toolkit.fluxcd.io/v1", &src.kind);
+        match fk.and_then(|k| self.sources.get(&(k, skey))) {
+            Some(v) => SourceTree::Remote(
+                v["spec"]["url"]
+                    .as_str()
+                    .unwrap_or("an unknown URL")
+                    .to_string(),
+            ),
+            None => SourceTree::Undefined,
         }
     }
 
@@ -347,8 +412,8 @@ impl Walk {
                 s.namespace.clone().unwrap_or_else(|| ns.clone()),
                 s.name.clone(),
             );
-            if s.kind == "GitRepository" && self.is_local_git(&skey) {
-                aliases.insert(s.alias.clone(), self.root.clone());
+            if let Some((dir, _)) = self.local_dir(&s.kind, &skey) {
+                aliases.insert(s.alias.clone(), dir);
             } else if artifact
                 .copy
                 .iter()
@@ -372,42 +437,52 @@ impl Walk {
         }
     }
 
-    fn variables(&mut self, i: usize) -> Variables {
+    /// The postBuild variables from what the repository defines. A required `substituteFrom`
+    /// object the repository does not define may be created out of band: a warning, and its
+    /// variables are unknown rather than undefined.
+    fn variables(&mut self, i: usize) -> Result<Variables, variables::Error> {
         let node = &self.nodes[i];
-        let mut vars = Variables {
-            values: BTreeMap::new(),
-            complete: true,
-        };
-        let Some(pb) = node.ks.spec.post_build.clone() else {
-            return vars;
-        };
         let label = ks_label(&node.key);
         let ns = node.key.namespace.clone();
-        for r in &pb.substitute_from {
+        let mut missing = Vec::new();
+        let mut encrypted = Vec::new();
+        let vars = variables::resolve(node.ks.spec.post_build.as_ref(), |r| {
             match self
                 .config
                 .get(&(r.kind.clone(), ObjectKey::new(&ns, &r.name)))
             {
-                Some(data) => vars
-                    .values
-                    .extend(data.iter().map(|(k, v)| (k.clone(), v.replace('\n', "")))),
-                None if r.optional => {}
+                Some(obj) => {
+                    if variables::is_sops_encrypted(obj) {
+                        encrypted.push(format!("{} {ns}/{}", r.kind, r.name));
+                    }
+                    Lookup::Found(obj)
+                }
+                None if r.optional => Lookup::NotFound,
                 None => {
-                    vars.complete = false;
-                    self.finding(
-                        Severity::Warning,
-                        FindingKind::SourceUnavailable,
-                        label.clone(),
-                        format!(
-                            "postBuild.substituteFrom {} {ns}/{} is not defined in this repository; variables it may define are not checked (mark it optional: true if it may be absent)",
-                            r.kind, r.name
-                        ),
-                    );
+                    missing.push(format!("{} {ns}/{}", r.kind, r.name));
+                    Lookup::Unknown
                 }
             }
+        });
+        for m in missing {
+            self.grouped(
+                FindingKind::SourceUnavailable,
+                label.clone(),
+                format!(
+                    "postBuild.substituteFrom {m} is not defined in this repository; variables it may define are not checked (mark it optional: true if it may be absent)"
+                ),
+                "substituteFrom objects not in this repository: their variables are not checked",
+            );
         }
-        for (k, v) in &pb.substitute {
-            vars.values.insert(k.clone(), v.replace('\n', ""));
+        for m in encrypted {
+            self.grouped(
+                FindingKind::SourceUnavailable,
+                label.clone(),
+                format!(
+                    "postBuild.substituteFrom {m} is SOPS-encrypted: the variables it defines are not checked offline"
+                ),
+                "SOPS-encrypted substituteFrom values are not checked offline",
+            );
         }
         vars
     }
@@ -418,31 +493,42 @@ impl Walk {
         let source_label = self.nodes[i].source_label.clone();
         let tree = self.resolve_source(&ks, &key);
         let result = match tree {
-            SourceTree::Repository => {
-                let vars = self.variables(i);
-                render::render(&DiskFs, &self.root, &ks, &vars).map_err(|e| (e, None))
-            }
-            SourceTree::Artifact(fs, origin) => {
-                let vars = self.variables(i);
-                render::render(fs.as_ref(), &ArtifactFs::root(), &ks, &vars)
-                    .map_err(|e| (e, Some(origin)))
-            }
+            SourceTree::Directory(dir, origin) => self
+                .variables(i)
+                .map_err(RenderError::from)
+                .and_then(|vars| {
+                    render::render(&DiskFs, &dir, &ks, &vars, &render::Options::default())
+                })
+                .map_err(|e| (e, origin.map(|o| (o, dir)))),
+            SourceTree::Artifact(fs, origin) => self
+                .variables(i)
+                .map_err(RenderError::from)
+                .and_then(|vars| {
+                    render::render(
+                        fs.as_ref(),
+                        &ArtifactFs::root(),
+                        &ks,
+                        &vars,
+                        &render::Options::default(),
+                    )
+                })
+                .map_err(|e| (e, Some((origin, ArtifactFs::root())))),
             SourceTree::Remote(url) => {
-                self.finding(
-                    Severity::Warning,
+                self.grouped(
                     FindingKind::SourceUnavailable,
                     label,
-                    format!("source {source_label} is fetched from {url}: not checked offline"),
+                    format!("source {source_label} is fetched from {url}: not checked offline (check it out and pass --source NAME=DIR)"),
+                    "Kustomizations whose source is fetched from elsewhere are not checked offline",
                 );
                 self.nodes[i].status = Some(Status::NotChecked);
                 return;
             }
             SourceTree::Undefined => {
-                self.finding(
-                    Severity::Warning,
+                self.grouped(
                     FindingKind::SourceUnavailable,
                     label,
                     format!("source {source_label} is not defined in this repository: not checked offline"),
+                    "Kustomizations whose source is not defined in this repository are not checked offline",
                 );
                 self.nodes[i].status = Some(Status::NotChecked);
                 return;
@@ -454,33 +540,62 @@ impl Walk {
             }
         };
         match result {
-            Ok(objects) => {
+            Ok(rendered) => {
+                let objects = rendered.objects;
                 self.nodes[i].status = Some(Status::Ok);
-                self.ingest(i, &objects);
+                self.ingest(i, &objects, false);
                 self.nodes[i].objects = objects;
             }
-            Err((RenderError::Substitute(errors), _)) => {
+            Err((RenderError::Kustomize(e), _)) if remote_reference(&e).is_some() => {
+                let url = remote_reference(&e).unwrap_or_default();
+                self.grouped(
+                    FindingKind::SourceUnavailable,
+                    label,
+                    format!("{url} is fetched at build time (remote base or generator URL): not checked offline"),
+                    "remote bases and generator URLs are not checked offline",
+                );
+                self.nodes[i].status = Some(Status::NotChecked);
+            }
+            Err((RenderError::Substitute { errors, objects }, _)) => {
                 for e in errors {
+                    let names = e.source.undefined();
+                    let message = if names.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!(
+                            "{}: undefined variable{} {} (define it in spec.postBuild.substitute or substituteFrom, or give a default: ${{var:=value}})",
+                            e.object,
+                            if names.len() == 1 { "" } else { "s" },
+                            names
+                                .iter()
+                                .map(|n| format!("${{{n}}}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
                     self.finding(
                         Severity::Error,
                         FindingKind::UnresolvedVariable,
                         label.clone(),
-                        format!("{e} (define it in spec.postBuild.substitute or substituteFrom, or give a default: ${{var:=value}})"),
+                        message,
                     );
                 }
                 self.nodes[i].status = Some(Status::Failed);
+                // What the kustomize build produced still counts (ownership, duplicates, listing).
+                self.ingest(i, &objects, true);
+                self.nodes[i].objects = objects;
             }
             Err((RenderError::BadVariableName { name }, _)) => {
                 self.finding(
                     Severity::Error,
                     FindingKind::UnresolvedVariable,
                     label,
-                    format!("postBuild.substitute variable {name:?} is not a valid name (letters, digits and '_', not starting with a digit)"),
+                    format!("postBuild variable {name:?} (from spec.postBuild.substitute or a substituteFrom object) is not a valid name: Flux refuses to substitute (letters, digits and '_', not starting with a digit)"),
                 );
                 self.nodes[i].status = Some(Status::Failed);
             }
             Err((e, origin)) => {
-                let message = self.relative_message(&e.to_string(), origin.as_deref());
+                let message = self.relative_message(&e.to_string(), origin.as_ref());
                 let path = ks.spec.path.clone().unwrap_or_else(|| "./".into());
                 self.finding(
                     Severity::Error,
@@ -493,25 +608,41 @@ impl Walk {
         }
     }
 
-    /// Paths in messages relative to the repository (or named after the artifact they are in).
-    fn relative_message(&self, message: &str, origin: Option<&str>) -> String {
-        let root = format!("{}/", self.root.display());
-        let mut m = message.replace(&root, "");
-        if let Some(origin) = origin {
-            m = m.replace(
-                &format!("{}/", crate::artifact::ARTIFACT_MOUNT),
-                &format!("[{origin}] "),
-            );
+    /// Paths in messages relative to the repository (or named after the artifact or `--source`
+    /// directory they are in).
+    fn relative_message(&self, message: &str, origin: Option<&(String, PathBuf)>) -> String {
+        match origin {
+            Some((name, base)) => {
+                message.replace(&format!("{}/", base.display()), &format!("[{name}] "))
+            }
+            None => message.replace(&format!("{}/", self.root.display()), ""),
         }
-        m
     }
 
     /// Records what a rendered Kustomization applies: ownership, Flux objects, configuration data.
-    fn ingest(&mut self, i: usize, objects: &[Value]) {
+    /// `partial`: the objects of a build whose substitution failed; those still holding a
+    /// `${...}` reference are only counted when their identity does not depend on it, and are
+    /// never followed.
+    fn ingest(&mut self, i: usize, objects: &[Value], partial: bool) {
         let owner = self.nodes[i].key.clone();
+        let target = self.nodes[i].target.clone();
         let label = ks_label(&owner);
         for obj in objects {
-            let problems = validate::problems(obj);
+            let unsubstituted = partial && weir_yaml::to_string(obj).contains("${");
+            if unsubstituted {
+                let r = object_ref(obj);
+                if [&r.kind, &r.namespace, &r.name, &r.api_version]
+                    .iter()
+                    .any(|f| f.contains("${"))
+                {
+                    continue;
+                }
+            }
+            let problems = if unsubstituted {
+                Vec::new()
+            } else {
+                validate::problems(obj)
+            };
             if !problems.is_empty() {
                 let r = object_ref(obj);
                 self.finding(
@@ -524,6 +655,7 @@ impl Walk {
             }
             let r = object_ref(obj);
             let id = (
+                target.clone(),
                 (group_of(&r.api_version), r.kind.clone()),
                 ObjectKey::new(&r.namespace, &r.name),
             );
@@ -531,12 +663,16 @@ impl Walk {
                 Some(first) if *first != owner => {
                     let first = first.clone();
                     let (fp, op) = (self.path_of(&first), self.path_of(&owner));
+                    let on = target
+                        .as_deref()
+                        .map(|t| format!(" on the cluster of {t}"))
+                        .unwrap_or_default();
                     self.finding(
                         Severity::Error,
                         FindingKind::DuplicateObject,
                         label.clone(),
                         format!(
-                            "{} is applied by both Kustomization {first} ({fp}) and {owner} ({op}); each object must have one owner or they overwrite each other and prune deletes it",
+                            "{}{on} is applied by both Kustomization {first} ({fp}) and {owner} ({op}); each object must have one owner or they overwrite each other and prune deletes it",
                             describe(&r)
                         ),
                     );
@@ -546,7 +682,11 @@ impl Walk {
                     self.owners.insert(id, owner.clone());
                 }
             }
-            self.ingest_flux_object(obj, &r, &owner);
+            // Objects applied to another cluster (spec.kubeConfig) are reconciled there, not by
+            // this cluster's Flux: they define no source, Kustomization or substitution data here.
+            if target.is_none() && !unsubstituted {
+                self.ingest_flux_object(obj, &r, &owner);
+            }
         }
     }
 
@@ -565,13 +705,28 @@ impl Walk {
         };
         let key = ObjectKey::new(&ns, &r.name);
         if r.api_version == "v1" && (r.kind == "ConfigMap" || r.kind == "Secret") {
-            self.config.insert((r.kind.clone(), key), config_data(obj));
+            self.config.insert((r.kind.clone(), key), obj.clone());
             return;
         }
         let Some(kind) = FluxKind::of(&r.api_version, &r.kind) else {
             return;
         };
         let label = ks_label(owner);
+        // Flux's kinds are custom resources: the API server drops malformed metadata fields of a
+        // custom resource (a label whose value is not a string) instead of refusing the object.
+        let coerced = drop_malformed_metadata(obj);
+        if coerced.is_some() {
+            self.grouped(
+                FindingKind::InvalidObject,
+                label.clone(),
+                format!(
+                    "{} {key}: metadata labels or annotations that are not strings are dropped by the API server (quote the values)",
+                    kind.as_str()
+                ),
+                "custom resources with non-string labels or annotations (the API server drops them)",
+            );
+        }
+        let obj = coerced.as_ref().unwrap_or(obj);
         let typed_err = |e: serde_json::Error| format!("{} {key}: {e}", kind.as_str());
         match kind {
             FluxKind::Kustomization => match serde_json::from_value::<Kustomization>(obj.clone()) {
@@ -634,17 +789,14 @@ impl Walk {
                 }),
             );
         }
+        let unrendered = self.unrendered();
         for m in graph.missing() {
-            self.finding(
-                Severity::Error,
-                FindingKind::MissingDependency,
-                ks_label(&m.dependant),
-                format!(
-                    "dependsOn {} names a Kustomization that no Kustomization in this repository defines{}",
-                    m.missing,
-                    suggestion(&m.missing, self.nodes.iter().map(|n| &n.key))
-                ),
+            let message = format!(
+                "dependsOn {} names a Kustomization that no Kustomization in this repository defines{}",
+                m.missing,
+                suggestion(&m.missing, self.nodes.iter().map(|n| &n.key))
             );
+            self.missing_dependency(ks_label(&m.dependant), message, unrendered);
         }
         for c in graph.cycles() {
             let same_ns = c.0.iter().all(|k| k.namespace == c.0[0].namespace);
@@ -704,6 +856,7 @@ impl Walk {
                     objects,
                     status: n.status.unwrap_or(Status::NotChecked),
                     defined_by: n.defined_by.map(|k| k.to_string()),
+                    target: n.target,
                 };
                 rendered.insert(n.key, n.objects);
                 report
@@ -714,8 +867,45 @@ impl Walk {
                 kustomizations,
                 findings,
                 order: order.flatten().map(ToString::to_string).collect(),
+                waves: order
+                    .waves
+                    .iter()
+                    .map(|w| w.iter().map(ToString::to_string).collect())
+                    .collect(),
             },
             rendered,
+        }
+    }
+
+    /// How many Kustomizations were not rendered (failed or not checked): what they define is
+    /// unknown.
+    fn unrendered(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.status != Some(Status::Ok))
+            .count()
+    }
+
+    /// A missing dependency is an error, unless a Kustomization that could not be rendered may
+    /// define it: then a warning saying so.
+    fn missing_dependency(&mut self, object: String, message: String, unrendered: usize) {
+        if unrendered == 0 {
+            self.finding(
+                Severity::Error,
+                FindingKind::MissingDependency,
+                object,
+                message,
+            );
+        } else {
+            self.finding(
+                Severity::Warning,
+                FindingKind::MissingDependency,
+                object,
+                format!(
+                    "{message}; {unrendered} Kustomization{} could not be rendered and may define it",
+                    if unrendered == 1 { "" } else { "s" }
+                ),
+            );
         }
     }
 
@@ -760,11 +950,11 @@ impl Walk {
                     continue;
                 }
             };
-            self.finding(
-                Severity::Warning,
+            self.grouped(
                 FindingKind::SourceUnavailable,
                 label,
                 format!("{chart}: Helm charts are not rendered offline"),
+                "Helm charts are not rendered offline",
             );
             graph.add(
                 key,
@@ -776,16 +966,17 @@ impl Walk {
                 }),
             );
         }
+        let unrendered = self.unrendered();
         for m in graph.missing() {
-            self.finding(
-                Severity::Error,
-                FindingKind::MissingDependency,
+            let message = format!(
+                "dependsOn {} names a HelmRelease that this repository does not define{}",
+                m.missing,
+                suggestion(&m.missing, keys.iter())
+            );
+            self.missing_dependency(
                 format!("HelmRelease/{}/{}", m.dependant.namespace, m.dependant.name),
-                format!(
-                    "dependsOn {} names a HelmRelease that this repository does not define{}",
-                    m.missing,
-                    suggestion(&m.missing, keys.iter())
-                ),
+                message,
+                unrendered,
             );
         }
         for c in graph.cycles() {
@@ -797,6 +988,49 @@ impl Walk {
                 format!("dependsOn cycle: {}", chain.join(" -> ")),
             );
         }
+    }
+}
+
+/// `obj` without the `metadata.labels`/`annotations` maps that hold a value other than a string
+/// (what the API server does with a custom resource); `None` when nothing is malformed.
+fn drop_malformed_metadata(obj: &Value) -> Option<Value> {
+    let malformed = |f: &str| {
+        obj["metadata"][f]
+            .as_object()
+            .is_some_and(|m| m.values().any(|v| !v.is_string()))
+    };
+    let bad: Vec<&str> = ["labels", "annotations"]
+        .into_iter()
+        .filter(|f| malformed(f))
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    let mut copy = obj.clone();
+    if let Some(md) = copy["metadata"].as_object_mut() {
+        for f in bad {
+            md.remove(f);
+        }
+    }
+    Some(copy)
+}
+
+/// The URL of a remote base or generator URL that made a build fail offline.
+fn remote_reference(e: &weir_kustomize::Error) -> Option<String> {
+    use weir_kustomize::ErrorKind;
+    match &e.kind {
+        ErrorKind::RemoteUnsupported { url, .. } | ErrorKind::RemoteDisabled { url, .. } => {
+            Some(url.clone())
+        }
+        // A URL in a generator's `files:` is read as a path (`https:/host/...`).
+        ErrorKind::NotFound { path, .. } => {
+            let p = path.to_string_lossy();
+            ["https:/", "http:/"].iter().find_map(|scheme| {
+                p.find(scheme)
+                    .map(|at| p[at..].replacen(scheme, &format!("{scheme}/"), 1))
+            })
+        }
+        _ => None,
     }
 }
 
@@ -831,36 +1065,6 @@ fn suggestion<'a>(missing: &ObjectKey, known: impl Iterator<Item = &'a ObjectKey
     }
 }
 
-/// The string data of a ConfigMap (`data`) or Secret (`data` base64-decoded, then `stringData`).
-fn config_data(obj: &Value) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let is_secret = obj["kind"] == "Secret";
-    if let Some(data) = obj["data"].as_object() {
-        for (k, v) in data {
-            let Some(s) = v.as_str() else { continue };
-            let value = if is_secret {
-                base64::engine::general_purpose::STANDARD
-                    .decode(s.replace(['\n', ' '], ""))
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-            } else {
-                Some(s.to_string())
-            };
-            if let Some(v) = value {
-                out.insert(k.clone(), v);
-            }
-        }
-    }
-    if is_secret && let Some(data) = obj["stringData"].as_object() {
-        for (k, v) in data {
-            if let Some(s) = v.as_str() {
-                out.insert(k.clone(), s.to_string());
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -876,13 +1080,5 @@ mod tests {
             suggestion(&ObjectKey::new("flux-system", "zzz"), known.iter()),
             ""
         );
-    }
-
-    #[test]
-    fn secret_data_is_decoded() {
-        let s = serde_json::json!({"kind": "Secret", "data": {"a": "aGVsbG8="}, "stringData": {"b": "x"}});
-        let d = config_data(&s);
-        assert_eq!(d["a"], "hello");
-        assert_eq!(d["b"], "x");
     }
 }

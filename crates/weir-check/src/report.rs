@@ -42,6 +42,10 @@ pub struct Finding {
     /// The Flux object the finding is about, `Kind/namespace/name`.
     pub object: String,
     pub message: String,
+    /// What findings of one sort have in common (`Helm charts are not rendered offline`): people
+    /// read them folded into one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -99,6 +103,9 @@ pub struct KustomizationReport {
     /// The Kustomization that defines this one (none for the root).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub defined_by: Option<String>,
+    /// The cluster it applies to when not Flux's own (`spec.kubeConfig`: `Secret/namespace/name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -107,11 +114,21 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// `namespace/name` of each Kustomization in the order they would apply.
     pub order: Vec<String>,
+    /// The same order in waves: each wave depends only on earlier ones.
+    pub waves: Vec<Vec<String>>,
 }
 
 impl Report {
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    /// How many Kustomizations ended with `status`.
+    pub fn count_status(&self, status: Status) -> usize {
+        self.kustomizations
+            .iter()
+            .filter(|k| k.status == status)
+            .count()
     }
 
     pub fn count(&self, severity: Severity) -> usize {

@@ -22,6 +22,7 @@ fn run(dir: &Path, cluster: &str) -> Checked {
         dir,
         &CheckOptions {
             cluster: Some(cluster.into()),
+            ..Default::default()
         },
     )
     .expect("check runs")
@@ -449,9 +450,392 @@ fn a_bad_cluster_path_is_an_error() {
         check(
             repo.path(),
             &CheckOptions {
-                cluster: Some("clusters/nope".into())
+                cluster: Some("clusters/nope".into()),
+                ..Default::default()
             }
         )
         .is_err()
+    );
+}
+
+// Issue 11: one small repository per bug.
+
+fn warnings(c: &Checked) -> Vec<String> {
+    c.report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .map(|f| format!("[{}] {}: {}", f.kind.as_str(), f.object, f.message))
+        .collect()
+}
+
+fn rendered<'a>(c: &'a Checked, ns: &str, name: &str) -> &'a [serde_json::Value] {
+    &c.rendered[&weir_api::ObjectKey::new(ns, name)]
+}
+
+fn ks_with(name: &str, path: &str, extra: &str) -> String {
+    format!("{}{extra}", ks(name, path, &[]))
+}
+
+#[test]
+fn r11_nested_defaults_and_replacements_substitute_as_in_flux() {
+    let k = ks_with(
+        "apps",
+        "./apps",
+        "  postBuild:\n    substitute:\n      APP: web\n      SECRET_DOMAIN: example.com\n",
+    );
+    let files = [
+        ("clusters/dev/ks.yaml", k),
+        (
+            "apps/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: apps\ndata:\n  claim: ${CLAIM:-${APP}}\n  host: ${SECRET_DOMAIN/./-}\n  upper: ${APP^^}\n  escaped: $${APP}\n".to_string(),
+        ),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    assert_eq!(errors(&c), Vec::<String>::new());
+    let cm = &rendered(&c, "flux-system", "apps")[0];
+    assert_eq!(
+        cm["data"],
+        serde_json::json!({"claim": "web", "host": "example-com", "upper": "WEB", "escaped": "${APP}"})
+    );
+}
+
+#[test]
+fn r11_no_variable_at_all_skips_substitution() {
+    // Flux skips substitution when postBuild defines no variable (substituteStrategy
+    // WithVariables): `${X}` stays and is not an error.
+    let k = ks_with(
+        "apps",
+        "./apps",
+        "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: maybe\n        optional: true\n",
+    );
+    let files = [
+        ("clusters/dev/ks.yaml", k),
+        ("apps/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: apps\ndata:\n  a: ${X}\n".to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    assert_eq!(errors(&c), Vec::<String>::new());
+    assert_eq!(rendered(&c, "flux-system", "apps")[0]["data"]["a"], "${X}");
+}
+
+#[test]
+fn r11_failed_substitution_still_counts_objects_for_duplicates() {
+    let a = ks_with(
+        "a",
+        "./a",
+        "  postBuild:\n    substitute:\n      known: x\n",
+    );
+    let files = [
+        (
+            "clusters/dev/ks.yaml",
+            [a, ks("b", "./b", &[])].join("---\n"),
+        ),
+        (
+            "a/objects.yaml",
+            format!(
+                "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\n  namespace: apps\ndata:\n  v: ${{undefined}}\n",
+                configmap("shared", "apps", "from-a")
+            ),
+        ),
+        ("b/cm.yaml", configmap("shared", "apps", "from-b")),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    let e = errors(&c);
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("[unresolved-variable] Kustomization/flux-system/a")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("[duplicate-object]") && e.contains("ConfigMap apps/shared")),
+        "{e:?}"
+    );
+    let a = kustomization(&c, "a");
+    assert_eq!(a.status, Status::Failed);
+    assert_eq!(a.objects.len(), 2, "the build's objects are listed");
+}
+
+#[test]
+fn r11_kubeconfig_targets_own_objects_per_cluster() {
+    let target = |secret: &str| format!("  kubeConfig:\n    secretRef:\n      name: {secret}\n");
+    let files = [
+        (
+            "clusters/hub/ks.yaml",
+            [
+                ks_with("spoke1", "./app", &target("spoke1-kubeconfig")),
+                ks_with("spoke2", "./app", &target("spoke2-kubeconfig")),
+                ks_with("spoke1-again", "./app", &target("spoke1-kubeconfig")),
+            ]
+            .join("---\n"),
+        ),
+        ("app/cm.yaml", configmap("shared", "apps", "v")),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/hub");
+    let e = errors(&c);
+    // Only the two Kustomizations applying to the same cluster clash.
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("on the cluster of Secret/flux-system/spoke1-kubeconfig")
+            && e[0].contains("spoke1-again"),
+        "{}",
+        e[0]
+    );
+    assert_eq!(
+        kustomization(&c, "spoke2").target.as_deref(),
+        Some("Secret/flux-system/spoke2-kubeconfig")
+    );
+    assert_eq!(kustomization(&c, "flux-system").target, None);
+}
+
+const APPS_CM: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: apps\ndata:\n  a: b\n";
+
+#[test]
+fn r11_root_git_repository_may_have_any_name() {
+    // Bootstrapped by Terraform or the Flux Operator: the sync is named "fleet", not flux-system.
+    let sync = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: fleet\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: https://example.com/fleet.git\n  ref:\n    branch: main\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: fleet\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./clusters/dev\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: fleet\n";
+    let apps =
+        ks("apps", "./apps", &[]).replace("name: flux-system\n  path", "name: fleet\n  path");
+    let files = [
+        ("clusters/dev/sync/sync.yaml", sync.to_string()),
+        ("clusters/dev/apps.yaml", apps),
+        ("apps/cm.yaml", APPS_CM.to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    assert_eq!(errors(&c), Vec::<String>::new());
+    assert_eq!(warnings(&c), Vec::<String>::new());
+    assert_eq!(names(&c), ["flux-system/fleet", "flux-system/apps"]);
+    assert_eq!(kustomization(&c, "apps").status, Status::Ok);
+}
+
+#[test]
+fn r11_flux_instance_sync_is_the_root() {
+    let instance = "apiVersion: fluxcd.controlplane.io/v1\nkind: FluxInstance\nmetadata:\n  name: flux\n  namespace: flux-system\nspec:\n  distribution:\n    version: 2.x\n  sync:\n    kind: GitRepository\n    url: https://example.com/fleet.git\n    ref: refs/heads/main\n    path: clusters/dev\n";
+    let files = [
+        (
+            "clusters/dev/flux-system/instance.yaml",
+            instance.to_string(),
+        ),
+        ("clusters/dev/apps.yaml", ks("apps", "./apps", &[])),
+        ("apps/cm.yaml", APPS_CM.to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    assert_eq!(
+        weir_check::cluster_dirs(repo.path()),
+        [PathBuf::from("clusters/dev")]
+    );
+    let c = run(repo.path(), "clusters/dev");
+    assert_eq!(errors(&c), Vec::<String>::new());
+    assert_eq!(kustomization(&c, "apps").status, Status::Ok);
+}
+
+#[test]
+fn r11_source_mapping_checks_another_local_repository() {
+    let podinfo = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: podinfo\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: https://github.com/stefanprodan/podinfo\n  ref:\n    branch: master\n---\n".to_string()
+        + &ks("podinfo", "./kustomize", &[]).replace("name: flux-system\n  path", "name: podinfo\n  path");
+    let files = [("clusters/dev/podinfo.yaml", podinfo)];
+    let repo = write_repo(&cluster_files(&files));
+    let other = write_repo(&[("kustomize/cm.yaml", APPS_CM)]);
+    let without = run(repo.path(), "clusters/dev");
+    assert_eq!(
+        kustomization(&without, "podinfo").status,
+        Status::NotChecked
+    );
+    let c = check(
+        repo.path(),
+        &CheckOptions {
+            cluster: Some("clusters/dev".into()),
+            sources: vec![
+                format!(
+                    "GitRepository/flux-system/podinfo={}",
+                    other.path().display()
+                )
+                .parse()
+                .expect("a mapping"),
+            ],
+        },
+    )
+    .expect("check runs");
+    assert_eq!(errors(&c), Vec::<String>::new());
+    let p = kustomization(&c, "podinfo");
+    assert_eq!(p.status, Status::Ok);
+    assert_eq!(p.objects.len(), 1);
+}
+
+#[test]
+fn r11_sops_encrypted_secrets_are_never_plain_values() {
+    let k = ks_with(
+        "apps",
+        "./apps",
+        "  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: vars\n",
+    );
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: vars\n  namespace: flux-system\nstringData:\n  token: ENC[AES256_GCM,data:abc=,iv:x=,tag:y=,type:str]\nsops:\n  mac: ENC[AES256_GCM,data:m=,iv:x=,tag:y=,type:str]\n  lastmodified: \"2024-01-01T00:00:00Z\"\n  version: 3.8.1\n";
+    let files = [
+        ("clusters/dev/ks.yaml", k),
+        ("clusters/dev/secret.yaml", secret.to_string()),
+        ("apps/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: apps\ndata:\n  t: ${token}\n".to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    assert_eq!(errors(&c), Vec::<String>::new());
+    let cm = &rendered(&c, "flux-system", "apps")[0];
+    assert_eq!(
+        cm["data"]["t"], "${token}",
+        "ciphertext is never substituted"
+    );
+    assert!(
+        warnings(&c).iter().any(|w| w.contains("SOPS-encrypted")),
+        "{:?}",
+        warnings(&c)
+    );
+}
+
+#[test]
+fn r11_remote_bases_are_warnings_not_errors() {
+    let files = [
+        ("clusters/dev/ks.yaml", ks("remote", "./remote", &[])),
+        (
+            "remote/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - https://github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v5.5.0\n".to_string(),
+        ),
+        ("clusters/dev/url-gen.yaml", ks("gen", "./gen", &[])),
+        (
+            "gen/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nconfigMapGenerator:\n  - name: dash\n    files:\n      - https://example.com/dashboards/a.json\n".to_string(),
+        ),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    assert_eq!(errors(&c), Vec::<String>::new());
+    for name in ["remote", "gen"] {
+        assert_eq!(kustomization(&c, name).status, Status::NotChecked, "{name}");
+    }
+    let w = warnings(&c);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("https://github.com/kubernetes-sigs/kustomize")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("https://example.com/dashboards/a.json")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn r11_cluster_directories_are_found() {
+    let files = [
+        (
+            "clusters/a/flux-system/gotk-sync.yaml",
+            "# placeholder\n".to_string(),
+        ),
+        (
+            "clusters/a/flux-system/gotk-components.yaml",
+            "# placeholder\n".to_string(),
+        ),
+        (
+            "clusters/b/flux-system/gotk-components.yaml",
+            "# placeholder\n".to_string(),
+        ),
+        ("apps/cm.yaml", APPS_CM.to_string()),
+        // A tenant's Kustomization of its own repository's root is not a sync of this one.
+        ("tenants/t.yaml", ks("tenant", "./", &[])),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    assert_eq!(
+        weir_check::cluster_dirs(repo.path()),
+        [PathBuf::from("clusters/a"), PathBuf::from("clusters/b")]
+    );
+}
+
+#[test]
+fn r11_cluster_directories_from_a_flux_instance_chart_or_the_clusters_convention() {
+    // The Flux Operator's flux-instance chart installed by a HelmRelease.
+    let release = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: flux-instance\n  namespace: flux-system\nspec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: flux-instance\n  values:\n    instance:\n      sync:\n        kind: GitRepository\n        url: https://example.com/fleet\n        ref: refs/heads/main\n        path: kubernetes/flux/cluster\n";
+    let files = [
+        ("kubernetes/apps/flux/helmrelease.yaml", release.to_string()),
+        (
+            "kubernetes/flux/cluster/apps.yaml",
+            ks("apps", "./kubernetes/apps", &[]),
+        ),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    assert_eq!(
+        weir_check::cluster_dirs(repo.path()),
+        [PathBuf::from("kubernetes/flux/cluster")]
+    );
+    // Nothing committed by bootstrap: the folders of clusters/ holding Flux Kustomizations.
+    let files = [
+        ("clusters/one/apps.yaml", ks("apps", "./apps", &[])),
+        ("clusters/notes/readme.yaml", "a: b\n".to_string()),
+        ("apps/cm.yaml", APPS_CM.to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    assert_eq!(
+        weir_check::cluster_dirs(repo.path()),
+        [PathBuf::from("clusters/one")]
+    );
+}
+
+#[test]
+fn r11_non_string_labels_of_flux_objects_are_dropped_not_refused() {
+    // The API server drops malformed metadata of a custom resource (kube-apiserver's
+    // objectmeta coercion): a Kustomization labelled `enabled: true` still applies.
+    let child = ks("apps", "./apps", &[]).replace(
+        "  namespace: flux-system\n",
+        "  namespace: flux-system\n  labels:\n    substitution.flux/enabled: true\n",
+    );
+    let files = [
+        ("clusters/dev/apps.yaml", child),
+        ("apps/cm.yaml", APPS_CM.to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    assert_eq!(errors(&c), Vec::<String>::new());
+    assert_eq!(kustomization(&c, "apps").status, Status::Ok);
+    assert!(
+        warnings(&c)
+            .iter()
+            .any(|w| w.contains("dropped by the API server")),
+        "{:?}",
+        warnings(&c)
+    );
+}
+
+#[test]
+fn r11_a_missing_dependency_that_an_unrendered_kustomization_may_define_is_a_warning() {
+    let files = [
+        (
+            "clusters/dev/ks.yaml",
+            [
+                ks("broken", "./nope", &[]),
+                ks("app", "./apps", &["defined-by-broken"]),
+            ]
+            .join("---\n"),
+        ),
+        ("apps/cm.yaml", APPS_CM.to_string()),
+    ];
+    let repo = write_repo(&cluster_files(&files));
+    let c = run(repo.path(), "clusters/dev");
+    let e = errors(&c);
+    assert_eq!(e.len(), 1, "only the broken build is an error: {e:?}");
+    assert!(
+        e[0].starts_with("[build-error] Kustomization/flux-system/broken"),
+        "{}",
+        e[0]
+    );
+    assert!(
+        warnings(&c).iter().any(|w| w
+            .starts_with("[missing-dependency] Kustomization/flux-system/app")
+            && w.contains("1 Kustomization could not be rendered and may define it")),
+        "{:?}",
+        warnings(&c)
     );
 }

@@ -42,9 +42,14 @@ fn check_prints_a_table_and_exits_zero_on_a_clean_repository() {
         out.contains("warning [source-unavailable] HelmRelease/cert-manager/cert-manager"),
         "{out}"
     );
-    assert!(out.contains("apply order: flux-system/flux-system, flux-system/infra-controllers, flux-system/infra-configs, flux-system/apps"), "{out}");
+    // The apply order in waves: each wave depends only on earlier ones.
     assert!(
-        out.contains("4 Kustomizations") && out.contains("0 errors"),
+        out.contains("apply order:\n   1  flux-system/flux-system, flux-system/infra-controllers\n   2  flux-system/infra-configs\n   3  flux-system/apps\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("4 Kustomizations (4 rendered, 0 failed, 0 not checked offline)")
+            && out.contains("0 errors"),
         "{out}"
     );
     // No colour codes when stdout is not a terminal.
@@ -168,5 +173,159 @@ fn build_ks_prints_what_check_rendered() {
     assert!(
         String::from_utf8_lossy(&missing.stderr).contains("flux-system/apps"),
         "lists what exists"
+    );
+}
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+    }
+}
+
+fn helm_release(name: &str) -> String {
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {name}\n  namespace: apps\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: {name}\n      sourceRef:\n        kind: HelmRepository\n        name: charts\n---\n"
+    )
+}
+
+#[test]
+fn r11_check_without_cluster_finds_the_only_one_and_lists_several() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let releases: String = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| helm_release(n))
+        .collect();
+    write(
+        dir.path(),
+        &[
+            (
+                "clusters/one/flux-system/gotk-components.yaml",
+                "# placeholder\n",
+            ),
+            ("clusters/one/releases.yaml", &releases),
+        ],
+    );
+    let root = dir.path().to_str().expect("utf-8");
+    let o = weir(&["check", root]);
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Four identical warnings fold into one line; -v lists them.
+    assert!(
+        out.contains("warning [source-unavailable] Helm charts are not rendered offline: 4 HelmReleases (HelmRelease/apps/a, HelmRelease/apps/b, HelmRelease/apps/c, ...; -v lists them)"),
+        "{out}"
+    );
+    let verbose = stdout(&weir(&["check", root, "-v"]));
+    assert_eq!(
+        verbose
+            .matches("Helm charts are not rendered offline")
+            .count(),
+        4,
+        "{verbose}"
+    );
+
+    write(
+        dir.path(),
+        &[("clusters/two/flux-system/gotk-sync.yaml", "# placeholder\n")],
+    );
+    let o = weir(&["check", root]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "2 cluster directories; choose one with --cluster:\n  clusters/one\n  clusters/two"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn r11_build_ks_suggests_the_namespace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            (
+                "clusters/one/flux-system/gotk-components.yaml",
+                "# placeholder\n",
+            ),
+            (
+                "clusters/one/apps.yaml",
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: team-a\nspec:\n  interval: 10m\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n  path: ./apps\n",
+            ),
+            (
+                "apps/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: apps\ndata:\n  a: b\n",
+            ),
+        ],
+    );
+    let root = dir.path().to_str().expect("utf-8");
+    let o = weir(&["build", "ks", "apps", "--dir", root]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no Kustomization flux-system/apps; it is in namespace team-a: add -n team-a"),
+        "{err}"
+    );
+    let o = weir(&["build", "ks", "apps", "-n", "team-a", "--dir", root]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout(&o).contains("name: cm"));
+}
+
+#[test]
+fn r14_substitution_amplification_fails_cleanly_under_a_memory_limit() {
+    // Issue 14 item 7: 225 KB of input (a 200 KB value used 5,000 times) must give a clear error,
+    // not abort on allocation. The address space is capped so an unbounded expansion (1 GB) fails.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = "x".repeat(200_000);
+    let keys: String = (0..5_000).map(|i| format!("  k{i}: ${{BIG}}\n")).collect();
+    write(
+        dir.path(),
+        &[
+            (
+                "clusters/one/flux-system/gotk-components.yaml",
+                "# placeholder\n",
+            ),
+            (
+                "clusters/one/apps.yaml",
+                &format!(
+                    "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 10m\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  path: ./apps\n  postBuild:\n    substitute:\n      BIG: {big}\n"
+                ),
+            ),
+            (
+                "apps/cm.yaml",
+                &format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: apps\ndata:\n{keys}"
+                ),
+            ),
+        ],
+    );
+    let o = Command::new("prlimit")
+        .arg("--as=1610612736")
+        .arg(env!("CARGO_BIN_EXE_weir"))
+        .args(["check", dir.path().to_str().expect("utf-8")])
+        .output()
+        .expect("prlimit runs (util-linux)");
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("substitution output exceeds 8388608 bytes"),
+        "{out}"
     );
 }

@@ -7,13 +7,16 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::config::{Config, config};
 use crate::error::{Error, ErrorKind, Result};
 use crate::generator::{self, GenKind};
 use crate::kustomization::Kustomization;
 use crate::loader::{self, Loader};
+use crate::origin::{self, Origin, Tracking};
+use crate::patch_meta::{PatchMeta, patch_meta};
 use crate::resource::{ResMap, Resource};
 use crate::vars::{self, DeclaredVar};
-use crate::{BuildOptions, flux, hash, nameref, order, patches, transform};
+use crate::{BuildOptions, flux, hash, nameref, order, patches, plugins, transform};
 
 /// The result of a build: the objects in output order, and warnings (deprecated fields) for a person.
 #[derive(Debug, Clone, Default)]
@@ -22,16 +25,148 @@ pub struct Output {
     pub warnings: Vec<String>,
 }
 
-/// Objects and vars gathered so far.
+/// Objects, vars and field specs gathered so far.
 #[derive(Default)]
 struct Acc {
     res: ResMap,
     vars: Vec<DeclaredVar>,
+    /// The field specs gathered so far (kustomize's accumulator transformer configuration).
+    cfg: CfgState,
+}
+
+/// An accumulator's field specs. kustomize starts each accumulator with none, merges in those of
+/// the bases it reads, then its own (the built-in ones plus its `configurations`, then its `crds`);
+/// the built-in table is kept without a copy until a configuration changes it.
+#[derive(Default)]
+enum CfgState {
+    #[default]
+    Empty,
+    Builtin,
+    Custom(Box<Config>),
+}
+
+impl CfgState {
+    /// The field specs transformers use (the accumulator holds at least the built-in ones then).
+    fn effective(&self) -> &Config {
+        match self {
+            CfgState::Custom(c) => c,
+            CfgState::Empty | CfgState::Builtin => config(),
+        }
+    }
+}
+
+impl Acc {
+    /// kustomize's `MergeConfig`: adds field specs (a kustomization's own, or a base's).
+    fn merge_config(&mut self, more: &CfgState) -> std::result::Result<(), String> {
+        let next = match (std::mem::take(&mut self.cfg), more) {
+            (cur, CfgState::Empty) => cur,
+            (CfgState::Empty | CfgState::Builtin, CfgState::Builtin) => CfgState::Builtin,
+            (CfgState::Custom(mut c), CfgState::Builtin) => {
+                c.merge(config())?;
+                CfgState::Custom(c)
+            }
+            (cur, CfgState::Custom(o)) => {
+                let mut c = match cur {
+                    CfgState::Empty => Box::default(),
+                    CfgState::Builtin => Box::new(config().clone()),
+                    CfgState::Custom(c) => c,
+                };
+                c.merge(o)?;
+                CfgState::Custom(c)
+            }
+        };
+        self.cfg = next;
+        Ok(())
+    }
 }
 
 struct Builder<'a> {
     opts: &'a BuildOptions,
     warnings: Vec<String>,
+    /// The top-level kustomization's `buildMetadata` (kustomize applies it to the whole build).
+    track: Tracking,
+    /// The strategic-merge schema: kustomize keeps one per build, set by the first kustomization
+    /// with an `openapi` field (the top-level one first, then in the order they are read).
+    schema: Schema,
+}
+
+/// The `openapi` schema in effect.
+enum Schema {
+    /// No kustomization chose one yet: the built-in schema.
+    Unset,
+    /// The built-in schema, chosen by `openapi: {version: v1.21.2}`.
+    Builtin,
+    Custom(Arc<PatchMeta>),
+}
+
+impl Builder<'_> {
+    /// The custom schema, if one was chosen (else the built-in [`patch_meta`]).
+    fn custom_meta(&self) -> Option<Arc<PatchMeta>> {
+        match &self.schema {
+            Schema::Custom(m) => Some(m.clone()),
+            Schema::Unset | Schema::Builtin => None,
+        }
+    }
+
+    /// kustomize's `openapi.SetSchema`: the first `openapi` field read wins.
+    fn set_schema(
+        &mut self,
+        ldr: &Loader<'_>,
+        kfile: &Path,
+        k: &Kustomization,
+        top: bool,
+    ) -> Result<()> {
+        let Some(openapi) = &k.openapi else {
+            return Ok(());
+        };
+        let field_err = |message: String| {
+            Error::new(ErrorKind::Field {
+                file: kfile.to_path_buf(),
+                field: "openapi".into(),
+                message,
+            })
+        };
+        let text = |key: &str| openapi.get(key).and_then(Value::as_str);
+        let custom = match text("path") {
+            Some(path) => {
+                let (file, bytes) = ldr.read(path, kfile)?;
+                let doc = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|t| weir_yaml::from_str(t).ok())
+                    .and_then(|docs| docs.into_iter().next())
+                    .ok_or_else(|| {
+                        field_err(format!(
+                            "'{}' is not a YAML or JSON document",
+                            file.display()
+                        ))
+                    })?;
+                Some(doc)
+            }
+            None => None,
+        };
+        if !matches!(self.schema, Schema::Unset) {
+            return Ok(());
+        }
+        match (custom, text("version")) {
+            (Some(_), Some(_)) => Err(field_err(
+                "builtin version and custom schema provided, cannot use both".into(),
+            )),
+            (Some(doc), None) => {
+                let meta = PatchMeta::from_openapi(&doc).map_err(|e| field_err(e.to_string()))?;
+                let meta = if top { meta } else { meta.with_builtin() };
+                self.schema = Schema::Custom(Arc::new(meta));
+                Ok(())
+            }
+            (None, Some("v1.21.2")) => {
+                self.schema = Schema::Builtin;
+                Ok(())
+            }
+            (None, Some(v)) if !v.is_empty() => Err(field_err(format!(
+                "the specified OpenAPI version '{v}' is not built in (only v1.21.2)"
+            ))),
+            (None, _) => Ok(()),
+        }
+    }
 }
 
 /// Builds `dir`, with `overlay` merged into its kustomization first (Flux's Kustomization spec).
@@ -45,6 +180,8 @@ pub(crate) fn run(
     let mut b = Builder {
         opts,
         warnings: Vec::new(),
+        track: Tracking::default(),
+        schema: Schema::Unset,
     };
     let with_chain = |mut e: Error, dir: &Path| {
         e.chain.insert(0, dir.to_path_buf());
@@ -56,6 +193,24 @@ pub(crate) fn run(
     if let Some(o) = overlay {
         flux::merge_overlay(&mut k, o);
     }
+    let (track, unknown) = Tracking::from_options(&k.build_metadata);
+    b.track = track;
+    for o in unknown {
+        b.warnings.push(format!(
+            "# Warning: buildMetadata option '{o}' is unknown and ignored (known: originAnnotations, transformerAnnotations, managedByLabel)"
+        ));
+    }
+    order::validate(k.sort_options.as_ref()).map_err(|message| {
+        with_chain(
+            Error::new(ErrorKind::InvalidKustomization {
+                file: kfile.clone(),
+                message,
+            }),
+            &ldr.dir,
+        )
+    })?;
+    b.set_schema(&ldr, &kfile, &k, true)
+        .map_err(|e| with_chain(e, &ldr.dir))?;
     let mut acc = Acc::default();
     b.accumulate_target(&ldr, &kfile, &k, &mut acc)
         .map_err(|e| with_chain(e, &ldr.dir))?;
@@ -69,9 +224,11 @@ pub(crate) fn run(
             r.set_name(&name);
         }
     }
-    nameref::fix_references(&mut res)?;
-    vars::resolve(&mut res, &acc.vars)?;
+    let cfg = acc.cfg.effective();
+    nameref::fix_references(&mut res, cfg)?;
+    vars::resolve(&mut res, &acc.vars, cfg)?;
     transform::drop_local_config(&mut res);
+    origin::write(&mut res.list, b.track);
     for r in &mut res.list {
         drop_empty_annotations(&mut r.obj);
     }
@@ -138,6 +295,75 @@ impl Builder<'_> {
         for entry in k.resources.iter().chain(k.bases.iter()) {
             self.accumulate_entry(ldr, kfile, entry, acc)?;
         }
+        // The built-in field specs plus the `configurations` (kustomize's MakeTransformerConfig),
+        // then the `crds`.
+        let cfg_err = |file: &Path, what: &str, message: String| {
+            Error::new(ErrorKind::InvalidKustomization {
+                file: file.to_path_buf(),
+                message: format!("{what}: {message}"),
+            })
+        };
+        let own = if k.configurations.is_empty() {
+            CfgState::Builtin
+        } else {
+            let mut custom = Config::default();
+            for path in &k.configurations {
+                let (file, bytes) = ldr.read(path, kfile)?;
+                std::str::from_utf8(&bytes)
+                    .map_err(|_| "not UTF-8 text".to_string())
+                    .and_then(Config::from_yaml)
+                    .and_then(|more| custom.merge(&more))
+                    .map_err(|m| cfg_err(&file, "configuration", m))?;
+            }
+            let mut t = config().clone();
+            t.merge(&custom)
+                .map_err(|m| cfg_err(kfile, "configurations", m))?;
+            CfgState::Custom(Box::new(t))
+        };
+        acc.merge_config(&own)
+            .map_err(|m| cfg_err(kfile, "configurations", m))?;
+        if !k.crds.is_empty() {
+            let mut crds = Config::default();
+            for path in &k.crds {
+                let (file, bytes) = ldr.read(path, kfile)?;
+                std::str::from_utf8(&bytes)
+                    .map_err(|_| "not UTF-8 text".to_string())
+                    .and_then(Config::from_crd_definitions)
+                    .and_then(|more| crds.merge(&more))
+                    .map_err(|m| cfg_err(&file, "crds", m))?;
+            }
+            acc.merge_config(&CfgState::Custom(Box::new(crds)))
+                .map_err(|m| cfg_err(kfile, "crds", m))?;
+        }
+        // Where this kustomization's builtin generators and transformers are configured.
+        let track = self.track.active();
+        let configured_in = ldr.origin_of(
+            &kfile
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let builtin = |kind: &str| Origin::builtin(configured_in.clone(), kind);
+        for (kind, list) in [
+            (GenKind::ConfigMap, &k.config_map_generator),
+            (GenKind::Secret, &k.secret_generator),
+        ] {
+            for args in list {
+                let mut r =
+                    generator::generate(ldr, kfile, kind, args, k.generator_options.as_ref())?;
+                if track {
+                    r.provenance = Some(Box::new(builtin(match kind {
+                        GenKind::ConfigMap => "ConfigMapGenerator",
+                        GenKind::Secret => "SecretGenerator",
+                    })));
+                }
+                acc.res.absorb(r)?;
+            }
+        }
+        if !k.generators.is_empty() {
+            let configs = self.plugin_configs(ldr, kfile, &configured_in, &k.generators)?;
+            plugins::generate(&mut acc.res, ldr, kfile, &configs)?;
+        }
         for c in &k.components {
             let sub = ldr.sub(c, kfile)?;
             let nested = |mut e: Error| {
@@ -145,6 +371,7 @@ impl Builder<'_> {
                 e
             };
             let (ckfile, ck) = self.load_kustomization(&sub, false).map_err(nested)?;
+            self.set_schema(&sub, &ckfile, &ck, false).map_err(nested)?;
             if !ck.is_component() {
                 return Err(Error::new(ErrorKind::InvalidKustomization {
                     file: ckfile,
@@ -157,47 +384,78 @@ impl Builder<'_> {
             self.accumulate_target(&sub, &ckfile, &ck, acc)
                 .map_err(nested)?;
         }
-        for args in &k.config_map_generator {
-            let r = generator::generate(
-                ldr,
-                kfile,
-                GenKind::ConfigMap,
-                args,
-                k.generator_options.as_ref(),
-            )?;
-            acc.res.absorb(r)?;
-        }
-        for args in &k.secret_generator {
-            let r = generator::generate(
-                ldr,
-                kfile,
-                GenKind::Secret,
-                args,
-                k.generator_options.as_ref(),
-            )?;
-            acc.res.absorb(r)?;
-        }
+        let cfg = acc.cfg.effective();
+        let custom = self.custom_meta();
+        let meta: &PatchMeta = custom.as_deref().unwrap_or_else(|| patch_meta());
         let m = &mut acc.res;
-        patches::apply_psm(m, ldr, kfile, &k.patches_strategic_merge)?;
-        patches::apply_patches(m, ldr, kfile, &k.patches)?;
-        transform::namespace(m, k.namespace.as_deref().unwrap_or(""))?;
-        transform::name_affixes(
-            m,
-            k.name_prefix.as_deref().unwrap_or(""),
-            k.name_suffix.as_deref().unwrap_or(""),
-        );
-        transform::labels(m, k)?;
-        transform::annotations(m, &k.common_annotations)?;
-        patches::apply_json6902_legacy(m, ldr, kfile, &k.patches_json6902)?;
-        transform::replicas(m, &k.replicas, kfile)?;
+        // kustomize records each configured builtin transformer on every object after it ran; the
+        // records of one kind are identical, so they are added after the step, `n` at a time.
+        let note = |m: &mut ResMap, kind: &str, n: usize| {
+            if track {
+                let by = builtin(kind);
+                for _ in 0..n {
+                    origin::note_transformer(&mut m.list, &by);
+                }
+            }
+        };
+        let prefix = k.name_prefix.as_deref().unwrap_or("");
+        let suffix = k.name_suffix.as_deref().unwrap_or("");
+        let ns = k.namespace.as_deref().unwrap_or("");
         let images: Vec<_> = k
             .images
             .iter()
             .chain(k.image_tags.iter())
             .cloned()
             .collect();
-        transform::images(m, &images)?;
+        patches::apply_psm(m, ldr, kfile, &k.patches_strategic_merge, meta)?;
+        note(
+            m,
+            "PatchStrategicMergeTransformer",
+            usize::from(!k.patches_strategic_merge.is_empty()),
+        );
+        patches::apply_patches(m, ldr, kfile, &k.patches, meta)?;
+        note(m, "PatchTransformer", k.patches.len());
+        transform::namespace(m, ns, cfg)?;
+        note(m, "NamespaceTransformer", usize::from(!ns.is_empty()));
+        // kustomize configures the prefix and suffix transformers only for non-empty values.
+        if !prefix.is_empty() {
+            transform::affix_fields(m, prefix, true, &cfg.name_prefix)?;
+        }
+        if !suffix.is_empty() {
+            transform::affix_fields(m, suffix, false, &cfg.name_suffix)?;
+        }
+        note(m, "PrefixTransformer", usize::from(!prefix.is_empty()));
+        note(m, "SuffixTransformer", usize::from(!suffix.is_empty()));
+        transform::labels(m, k, cfg)?;
+        let label_steps = if k.labels.is_empty() && k.common_labels.is_empty() {
+            0
+        } else {
+            k.labels.len() + 1
+        };
+        note(m, "LabelTransformer", label_steps);
+        transform::annotations(m, &k.common_annotations, cfg)?;
+        note(
+            m,
+            "AnnotationsTransformer",
+            usize::from(!k.common_annotations.is_empty()),
+        );
+        patches::apply_json6902_legacy(m, ldr, kfile, &k.patches_json6902)?;
+        note(m, "PatchJson6902Transformer", k.patches_json6902.len());
+        transform::replicas(m, &k.replicas, kfile, cfg)?;
+        note(m, "ReplicaCountTransformer", k.replicas.len());
+        transform::images(m, &images, cfg)?;
+        note(m, "ImageTagTransformer", images.len());
         patches::apply_replacements(m, ldr, kfile, &k.replacements)?;
+        note(
+            m,
+            "ReplacementTransformer",
+            usize::from(!k.replacements.is_empty()),
+        );
+        if !k.transformers.is_empty() {
+            let configs = self.plugin_configs(ldr, kfile, &configured_in, &k.transformers)?;
+            let cfg = acc.cfg.effective();
+            plugins::transform(&mut acc.res, ldr, kfile, &configs, cfg, meta)?;
+        }
         let declared = k
             .vars
             .iter()
@@ -206,7 +464,47 @@ impl Builder<'_> {
                 file: kfile.to_path_buf(),
             })
             .collect();
-        vars::merge(&mut acc.vars, declared)
+        vars::declare(&mut acc.res, &mut acc.vars, declared)
+    }
+
+    /// The plugin configuration objects of `generators:` or `transformers:`: each entry is inline
+    /// YAML, or a file or kustomization directory whose objects are configurations (as kustomize).
+    fn plugin_configs(
+        &mut self,
+        ldr: &Loader<'_>,
+        kfile: &Path,
+        configured_in: &str,
+        entries: &[String],
+    ) -> Result<Vec<plugins::PluginConfig>> {
+        let mut inline = Vec::new();
+        let mut from_paths = Acc::default();
+        for entry in entries {
+            let docs = weir_yaml::from_str(entry).ok().filter(|docs| {
+                docs.iter().any(|d| !d.is_null())
+                    && docs.iter().all(|d| d.is_null() || d.is_object())
+            });
+            match docs {
+                Some(docs) => inline.extend(docs.into_iter().filter(|d| !d.is_null())),
+                None => self.accumulate_entry(ldr, kfile, entry, &mut from_paths)?,
+            }
+        }
+        let track = self.track.active();
+        let inline = inline.into_iter().map(|obj| plugins::PluginConfig {
+            origin: track.then(|| Origin::plugin(configured_in.to_string(), &obj)),
+            obj,
+        });
+        let from_paths = from_paths
+            .res
+            .list
+            .into_iter()
+            .map(|r| plugins::PluginConfig {
+                origin: r
+                    .provenance
+                    .as_ref()
+                    .map(|o| Origin::plugin(o.path.clone(), &r.obj)),
+                obj: r.obj,
+            });
+        Ok(inline.chain(from_paths).collect())
     }
 
     /// One `resources` entry: a file of objects, or a directory holding a kustomization.
@@ -225,6 +523,7 @@ impl Builder<'_> {
                 e
             };
             let (skfile, sk) = self.load_kustomization(&sub, false).map_err(nested)?;
+            self.set_schema(&sub, &skfile, &sk, false).map_err(nested)?;
             if sk.is_component() {
                 return Err(Error::new(ErrorKind::InvalidKustomization {
                     file: skfile,
@@ -238,6 +537,12 @@ impl Builder<'_> {
             self.accumulate_target(&sub, &skfile, &sk, &mut sub_acc)
                 .map_err(nested)?;
             acc.res.append_all(sub_acc.res)?;
+            acc.merge_config(&sub_acc.cfg).map_err(|message| {
+                Error::new(ErrorKind::InvalidKustomization {
+                    file: skfile.clone(),
+                    message: format!("configurations: {message}"),
+                })
+            })?;
             return vars::merge(&mut acc.vars, sub_acc.vars);
         }
         if !ldr.fs.exists(&path) && loader::looks_remote(entry) {
@@ -256,17 +561,33 @@ impl Builder<'_> {
         }
         let (file, bytes) = ldr.read(entry, kfile)?;
         let origin = Arc::new(file.clone());
+        let provenance = self
+            .track
+            .active()
+            .then(|| Origin::file(ldr.origin_of(entry)));
         for obj in loader::parse_objects(&file, &bytes)? {
-            acc.res.append(Resource::new(obj, origin.clone()))?;
+            let mut r = Resource::new(obj, origin.clone());
+            r.provenance = provenance.clone().map(Box::new);
+            acc.res.append(r)?;
         }
         Ok(())
     }
 }
 
-/// kustomize keeps build bookkeeping in annotations and removes the field when nothing else is left,
-/// so an empty (or null) `metadata.annotations` never reaches the output.
+/// kustomize keeps build bookkeeping in annotations and rewrites them at the end: an empty (or null)
+/// `metadata.annotations` never reaches the output, and every value is written as a string
+/// (`port: 8080` becomes `port: "8080"`).
 fn drop_empty_annotations(obj: &mut Value) {
     if let Some(Value::Object(md)) = obj.get_mut("metadata") {
+        if let Some(Value::Object(annos)) = md.get_mut("annotations") {
+            for v in annos.values_mut() {
+                match v {
+                    Value::Bool(_) | Value::Number(_) => *v = Value::String(v.to_string()),
+                    Value::Null => *v = Value::String(String::new()),
+                    _ => {}
+                }
+            }
+        }
         let empty = match md.get("annotations") {
             Some(Value::Null) => true,
             Some(Value::Object(m)) => m.is_empty(),
@@ -282,10 +603,6 @@ fn drop_empty_annotations(obj: &mut Value) {
 /// Fields weir does not implement fail the build instead of being silently ignored.
 fn check_supported(kfile: &Path, k: &Kustomization) -> Result<()> {
     let unsupported = [
-        ("crds", !k.crds.is_empty()),
-        ("configurations", !k.configurations.is_empty()),
-        ("generators", !k.generators.is_empty()),
-        ("transformers", !k.transformers.is_empty()),
         ("validators", !k.validators.is_empty()),
         ("helmCharts", !k.helm_charts.is_empty()),
         ("helmGlobals", k.helm_globals.is_some()),
@@ -293,8 +610,6 @@ fn check_supported(kfile: &Path, k: &Kustomization) -> Result<()> {
             "helmChartInflationGenerator",
             !k.helm_chart_inflation_generator.is_empty(),
         ),
-        ("openapi", k.openapi.is_some()),
-        ("buildMetadata", !k.build_metadata.is_empty()),
     ];
     for (field, used) in unsupported {
         if used {

@@ -3,12 +3,20 @@
 
 use std::sync::OnceLock;
 
+use serde::Deserialize;
+
 use crate::fieldspec::FieldSpec;
 use crate::resid::Gvk;
 
-/// The built-in field specs, built once.
+/// Field specs: the built-in ones (built once), plus those of `configurations` files.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Config {
+    /// Fields that take `namePrefix`/`nameSuffix` (`metadata/name` of every object by default).
+    pub name_prefix: Vec<FieldSpec>,
+    pub name_suffix: Vec<FieldSpec>,
     pub common_labels: Vec<FieldSpec>,
+    /// Extra fields for every `labels` entry (empty unless a configuration adds some).
+    pub labels: Vec<FieldSpec>,
     pub template_labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
     pub namespace: Vec<FieldSpec>,
@@ -304,9 +312,22 @@ fn build() -> Config {
         ("Deployment", "spec/template/spec"),
     ] {
         for f in container_fields {
-            var_reference.push(fs("", "", kind, &format!("{prefix}/{f}"), false));
+            // kustomize's CronJob entry for NFS servers lacks the template's `spec` (kept as is).
+            let path = if kind == "CronJob" && f == "volumes/nfs/server" {
+                format!("spec/jobTemplate/spec/template/{f}")
+            } else {
+                format!("{prefix}/{f}")
+            };
+            var_reference.push(fs("", "", kind, &path, false));
         }
     }
+    var_reference.push(fs(
+        "",
+        "",
+        "Deployment",
+        "spec/template/metadata/annotations",
+        false,
+    ));
     var_reference.push(fs("", "", "Ingress", "spec/rules/host", false));
     var_reference.push(fs("", "", "Ingress", "spec/tls/hosts", false));
     var_reference.push(fs("", "", "Ingress", "spec/tls/secretName", false));
@@ -340,9 +361,14 @@ fn build() -> Config {
     var_reference.push(fs("", "", "PersistentVolume", "spec/nfs/server", false));
     var_reference.push(FieldSpec::any("metadata/labels", false));
     var_reference.push(FieldSpec::any("metadata/annotations", false));
+    var_reference.push(FieldSpec::any("metadata/labels", false));
+    var_reference.push(FieldSpec::any("metadata/annotations", false));
 
     Config {
+        name_prefix: vec![FieldSpec::any("metadata/name", false)],
+        name_suffix: vec![FieldSpec::any("metadata/name", false)],
         common_labels,
+        labels: Vec::new(),
         template_labels,
         common_annotations,
         namespace,
@@ -486,6 +512,17 @@ fn name_reference() -> Vec<(Gvk, Vec<FieldSpec>)> {
         ],
     ));
 
+    out.push((
+        gvk(adm, "", "ValidatingAdmissionPolicy"),
+        vec![fs(
+            adm,
+            "",
+            "ValidatingAdmissionPolicyBinding",
+            "spec/policyName",
+            false,
+        )],
+    ));
+
     let rbac = "rbac.authorization.k8s.io";
     out.push((
         gvk(rbac, "", "Role"),
@@ -553,9 +590,303 @@ fn name_reference() -> Vec<(Gvk, Vec<FieldSpec>)> {
     out
 }
 
+/// One field spec as written in a configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct SpecArg {
+    group: String,
+    version: String,
+    kind: String,
+    path: String,
+    create: bool,
+}
+
+impl SpecArg {
+    fn spec(&self) -> FieldSpec {
+        FieldSpec::new(
+            &self.group,
+            &self.version,
+            &self.kind,
+            &self.path,
+            self.create,
+        )
+    }
+}
+
+/// A `nameReference` entry: the kind referred to and the fields that refer to it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct NameRefArg {
+    group: String,
+    version: String,
+    kind: String,
+    field_specs: Vec<SpecArg>,
+}
+
+/// A `configurations` file (kustomize's transformer configuration).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigFile {
+    name_prefix: Vec<SpecArg>,
+    name_suffix: Vec<SpecArg>,
+    #[serde(rename = "namespace")]
+    namespace: Vec<SpecArg>,
+    common_labels: Vec<SpecArg>,
+    labels: Vec<SpecArg>,
+    template_labels: Vec<SpecArg>,
+    volume_claim_template_labels: Vec<SpecArg>,
+    common_annotations: Vec<SpecArg>,
+    name_reference: Vec<NameRefArg>,
+    var_reference: Vec<SpecArg>,
+    images: Vec<SpecArg>,
+    replicas: Vec<SpecArg>,
+}
+
+impl Config {
+    /// Parses a `configurations` file into the field specs it adds.
+    pub fn from_yaml(text: &str) -> Result<Config, String> {
+        let doc = weir_yaml::from_str(text)
+            .map_err(|e| format!("line {}: {}", e.line.unwrap_or(0), e.message))?
+            .into_iter()
+            .next()
+            .unwrap_or(serde_json::Value::Null);
+        if doc.is_null() {
+            return Ok(Config::default());
+        }
+        let f: ConfigFile = serde_json::from_value(doc).map_err(|e| {
+            let m = e.to_string();
+            m.split(", expected one of")
+                .next()
+                .unwrap_or(&m)
+                .to_string()
+        })?;
+        if !f.volume_claim_template_labels.is_empty() {
+            return Err(
+                "'volumeClaimTemplateLabels' field specs are not supported by weir's kustomize engine"
+                    .into(),
+            );
+        }
+        let specs = |v: &[SpecArg]| v.iter().map(SpecArg::spec).collect::<Vec<_>>();
+        let mut out = Config::default();
+        out.merge(&Config {
+            name_prefix: specs(&f.name_prefix),
+            name_suffix: specs(&f.name_suffix),
+            common_labels: specs(&f.common_labels),
+            labels: specs(&f.labels),
+            template_labels: specs(&f.template_labels),
+            common_annotations: specs(&f.common_annotations),
+            namespace: specs(&f.namespace),
+            images: specs(&f.images),
+            replicas: specs(&f.replicas),
+            var_reference: specs(&f.var_reference),
+            name_reference: f
+                .name_reference
+                .iter()
+                .map(|n| (gvk(&n.group, &n.version, &n.kind), specs(&n.field_specs)))
+                .collect(),
+        })?;
+        Ok(out)
+    }
+
+    /// Field specs from a `crds` file: OpenAPI definitions (JSON or YAML, type name to
+    /// `{Schema: ...}`) whose properties carry kustomize's `x-kubernetes-*` extensions: annotations,
+    /// label selectors, and object references (`x-kubernetes-object-ref-api-version`/`-kind`, with
+    /// the name under `x-kubernetes-object-ref-name-key`, `name` by default).
+    pub fn from_crd_definitions(text: &str) -> Result<Config, String> {
+        let doc = weir_yaml::from_str(text)
+            .map_err(|e| format!("line {}: {}", e.line.unwrap_or(0), e.message))?
+            .into_iter()
+            .next()
+            .unwrap_or(serde_json::Value::Null);
+        let Some(defs) = doc.as_object() else {
+            return Err("expected a mapping of type names to OpenAPI definitions".into());
+        };
+        let mut out = Config::default();
+        for (name, def) in defs {
+            let props = def
+                .pointer("/Schema/properties")
+                .and_then(|p| p.as_object());
+            let Some(props) = props else { continue };
+            if !["kind", "apiVersion", "metadata"]
+                .iter()
+                .all(|k| props.contains_key(*k))
+            {
+                continue;
+            }
+            let kind = name.rsplit('.').next().unwrap_or(name);
+            let target = gvk("", "", kind);
+            crd_specs(&mut out, &target, defs, name, &mut Vec::new())?;
+        }
+        Ok(out)
+    }
+
+    /// kustomize's `TransformerConfig.Merge`: each spec of `other` is added unless one already
+    /// there is "effectively equal" (same path, and its group/version/kind selected by the new
+    /// one's, so a generic spec coming after a specific one of the same path is dropped; different
+    /// `create` flags are an error); name references to the same kind are combined; then every
+    /// list is sorted by group/version/kind as kustomize sorts them.
+    pub fn merge(&mut self, other: &Config) -> Result<(), String> {
+        let pairs: [(&mut Vec<FieldSpec>, &Vec<FieldSpec>); 10] = [
+            (&mut self.name_prefix, &other.name_prefix),
+            (&mut self.name_suffix, &other.name_suffix),
+            (&mut self.common_labels, &other.common_labels),
+            (&mut self.labels, &other.labels),
+            (&mut self.template_labels, &other.template_labels),
+            (&mut self.common_annotations, &other.common_annotations),
+            (&mut self.namespace, &other.namespace),
+            (&mut self.images, &other.images),
+            (&mut self.replicas, &other.replicas),
+            (&mut self.var_reference, &other.var_reference),
+        ];
+        for (list, more) in pairs {
+            merge_specs(list, more)?;
+            sort_specs(list);
+        }
+        for (target, specs) in &other.name_reference {
+            match self.name_reference.iter_mut().find(|(g, _)| g == target) {
+                Some((_, have)) => merge_specs(have, specs)?,
+                None => self.name_reference.push((target.clone(), specs.clone())),
+            }
+        }
+        self.name_reference
+            .sort_by_key(|(g, _)| (kind_rank(&g.kind), g.sort_string()));
+        Ok(())
+    }
+}
+
+/// kustomize's rank of a kind when sorting (its legacy output order: Namespace first ...).
+fn kind_rank(kind: &str) -> i64 {
+    crate::order::kind_rank(kind)
+}
+
+fn sort_specs(list: &mut [FieldSpec]) {
+    list.sort_by_key(|f| {
+        let g = gvk(&f.group, &f.version, &f.kind);
+        (kind_rank(&f.kind), g.sort_string())
+    });
+}
+
+/// kustomize's `FsSlice.MergeAll` (see [`Config::merge`]).
+fn merge_specs(list: &mut Vec<FieldSpec>, more: &[FieldSpec]) -> Result<(), String> {
+    for x in more {
+        let found = list.iter().find(|have| {
+            have.path == x.path
+                && gvk(&have.group, &have.version, &have.kind)
+                    .is_selected_by(&x.group, &x.version, &x.kind)
+        });
+        match found {
+            Some(have) if have.create != x.create => {
+                return Err(format!(
+                    "conflicting fieldspecs for '{}' ({} {}): create is both true and false",
+                    x.path, x.group, x.kind
+                ));
+            }
+            Some(_) => {}
+            None => list.push(x.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// Walks one definition's properties (following `$ref`s) for the extensions kustomize reads.
+fn crd_specs(
+    out: &mut Config,
+    owner: &Gvk,
+    defs: &serde_json::Map<String, serde_json::Value>,
+    type_name: &str,
+    path: &mut Vec<String>,
+) -> Result<(), String> {
+    // Definitions may refer to each other in a cycle; kustomize would not stop.
+    if path.len() > 32 {
+        return Err(format!(
+            "definition '{type_name}' nests too deep (a cycle of $ref?)"
+        ));
+    }
+    let Some(props) = defs
+        .get(type_name)
+        .and_then(|d| d.pointer("/Schema/properties"))
+        .and_then(|p| p.as_object())
+    else {
+        return Ok(());
+    };
+    for (prop, schema) in props {
+        path.push(prop.clone());
+        let ext = |k: &str| schema.get(k).and_then(|v| v.as_str());
+        let here = |extra: Option<&str>| {
+            let mut p = path.join("/");
+            if let Some(e) = extra {
+                p.push('/');
+                p.push_str(e);
+            }
+            FieldSpec::new(&owner.group, &owner.version, &owner.kind, &p, false)
+        };
+        if ext("x-kubernetes-annotation").is_some() {
+            merge_specs(&mut out.common_annotations, &[here(None)])?;
+        }
+        if ext("x-kubernetes-label-selector").is_some() {
+            merge_specs(&mut out.common_labels, &[here(None)])?;
+        }
+        if ext("x-kubernetes-identity").is_some() {
+            return Err(format!(
+                "'x-kubernetes-identity' on '{}' of {type_name} (name prefix field specs) is not supported by weir's kustomize engine",
+                path.join("/")
+            ));
+        }
+        if let (Some(version), Some(kind)) = (
+            ext("x-kubernetes-object-ref-api-version"),
+            ext("x-kubernetes-object-ref-kind"),
+        ) {
+            let key = ext("x-kubernetes-object-ref-name-key").unwrap_or("name");
+            let more = Config {
+                name_reference: vec![(gvk("", version, kind), vec![here(Some(key))])],
+                ..Config::default()
+            };
+            out.merge(&more)?;
+        }
+        if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+            crd_specs(out, owner, defs, r, path)?;
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crd_definitions_add_name_references() {
+        let defs = r#"{
+          "x.io/v1.Hive": {"Schema": {"properties": {"kind": {}, "apiVersion": {}, "metadata": {},
+            "spec": {"$ref": "x.io/v1.HiveSpec"}}}},
+          "x.io/v1.HiveSpec": {"Schema": {"properties": {
+            "beeRef": {"x-kubernetes-object-ref-api-version": "v1", "x-kubernetes-object-ref-kind": "Bee"},
+            "sel": {"x-kubernetes-label-selector": ""}}}}
+        }"#;
+        let c = Config::from_crd_definitions(defs).unwrap();
+        let (target, specs) = &c.name_reference[0];
+        assert_eq!(target.kind, "Bee");
+        assert_eq!(specs[0].path, "spec/beeRef/name");
+        assert_eq!(specs[0].kind, "Hive");
+        assert_eq!(c.common_labels[0].path, "spec/sel");
+    }
+
+    #[test]
+    fn configuration_files_add_specs() {
+        let extra = Config::from_yaml(
+            "nameReference:\n- kind: Bee\n  version: v1\n  fieldSpecs:\n  - path: spec/bee\n    kind: Hive\n\
+             images:\n- path: spec/img\n  kind: Hive\n",
+        )
+        .unwrap();
+        let mut c = config().clone();
+        let before = c.name_reference.len();
+        c.merge(&extra).unwrap();
+        c.merge(&extra).unwrap();
+        assert_eq!(c.name_reference.len(), before + 1);
+        assert!(c.images.iter().any(|f| f.path == "spec/img"));
+        assert!(Config::from_yaml("nameReferences: []\n").is_err());
+    }
 
     #[test]
     fn tables_have_expected_shape() {

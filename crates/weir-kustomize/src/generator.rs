@@ -152,10 +152,15 @@ fn merge_options(
 ) -> GeneratorOptions {
     let mut out = local.cloned().unwrap_or_default();
     if let Some(g) = global {
-        out.labels
-            .extend(g.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        out.annotations
-            .extend(g.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // A generator's own labels and annotations win over `generatorOptions` of the same key.
+        for (k, v) in &g.labels {
+            out.labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in &g.annotations {
+            out.annotations
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
         out.disable_name_suffix_hash |= g.disable_name_suffix_hash;
         out.immutable |= g.immutable;
     }
@@ -294,6 +299,25 @@ pub(crate) fn base64_lines(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_options_win_over_generator_options() {
+        let local = GeneratorOptions {
+            labels: [("a".to_string(), "own".to_string())].into(),
+            ..Default::default()
+        };
+        let global = GeneratorOptions {
+            labels: [("a", "global"), ("b", "global")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+            disable_name_suffix_hash: true,
+            ..Default::default()
+        };
+        let o = merge_options(Some(&local), Some(&global));
+        assert_eq!(o.labels["a"], "own");
+        assert_eq!(o.labels["b"], "global");
+        assert!(o.disable_name_suffix_hash);
+    }
 
     #[test]
     fn file_sources() {

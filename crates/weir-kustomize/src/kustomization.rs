@@ -44,15 +44,18 @@ pub struct Kustomization {
     pub secret_generator: Vec<GeneratorArgs>,
     pub generator_options: Option<GeneratorOptions>,
     pub sort_options: Option<SortOptions>,
-    // Fields weir does not implement; a build that uses them fails with `Unsupported`.
-    pub crds: Vec<String>,
+    /// Files of extra field specs (kustomize's transformer configuration).
     pub configurations: Vec<String>,
+    /// OpenAPI definitions of custom kinds whose `x-kubernetes-*` extensions add field specs.
+    pub crds: Vec<String>,
+    // Fields weir does not implement; a build that uses them fails with `Unsupported`.
     pub generators: Vec<String>,
     pub transformers: Vec<String>,
     pub validators: Vec<String>,
     pub helm_charts: Vec<Value>,
     pub helm_globals: Option<Value>,
     pub helm_chart_inflation_generator: Vec<Value>,
+    /// The strategic-merge schema: `{path: file}` (a custom OpenAPI document) or `{version: v1.21.2}`.
     #[serde(rename = "openapi")]
     pub openapi: Option<Value>,
     pub build_metadata: Vec<String>,
@@ -77,6 +80,7 @@ impl Kustomization {
         // kustomize (Go) reads `field:` with no value as unset.
         let mut doc = doc;
         drop_nulls(&mut doc);
+        fold_field_case(&mut doc);
         let k: Kustomization = serde_json::from_value(doc).map_err(|e| {
             // serde lists every known field after an unknown one; the field name is what matters.
             let m = e.to_string();
@@ -311,6 +315,185 @@ pub struct LegacySortOptions {
     pub order_last: Vec<String>,
 }
 
+/// The shape of a kustomization field, for matching keys whatever their case: a struct's fields
+/// (with their shapes), a list of one shape, or data whose keys are the user's (kept as written).
+enum Shape {
+    Struct(&'static [(&'static str, Shape)]),
+    List(&'static Shape),
+    Data,
+}
+
+use Shape::{Data, List, Struct};
+
+const SELECTOR: Shape = Struct(&[
+    ("group", Data),
+    ("version", Data),
+    ("kind", Data),
+    ("name", Data),
+    ("namespace", Data),
+    ("labelSelector", Data),
+    ("annotationSelector", Data),
+]);
+const FIELD_SPEC: Shape = Struct(&[
+    ("group", Data),
+    ("version", Data),
+    ("kind", Data),
+    ("path", Data),
+    ("create", Data),
+]);
+const PATCH: Shape = Struct(&[
+    ("path", Data),
+    ("patch", Data),
+    ("target", SELECTOR),
+    (
+        "options",
+        Struct(&[("allowNameChange", Data), ("allowKindChange", Data)]),
+    ),
+]);
+const IMAGE: Shape = Struct(&[
+    ("name", Data),
+    ("newName", Data),
+    ("newTag", Data),
+    ("digest", Data),
+]);
+const GENERATOR_OPTIONS: Shape = Struct(&[
+    ("labels", Data),
+    ("annotations", Data),
+    ("disableNameSuffixHash", Data),
+    ("immutable", Data),
+]);
+const GENERATOR: Shape = Struct(&[
+    ("name", Data),
+    ("namespace", Data),
+    ("behavior", Data),
+    ("literals", Data),
+    ("files", Data),
+    ("envs", Data),
+    ("env", Data),
+    ("type", Data),
+    ("options", GENERATOR_OPTIONS),
+]);
+
+/// The kustomization file, as spelled in kustomize's Go types.
+const KUSTOMIZATION: &[(&str, Shape)] = &[
+    ("apiVersion", Data),
+    ("kind", Data),
+    ("metadata", Data),
+    ("resources", Data),
+    ("bases", Data),
+    ("components", Data),
+    ("namespace", Data),
+    ("namePrefix", Data),
+    ("nameSuffix", Data),
+    ("commonLabels", Data),
+    (
+        "labels",
+        List(&Struct(&[
+            ("pairs", Data),
+            ("includeSelectors", Data),
+            ("includeTemplates", Data),
+            ("fields", List(&FIELD_SPEC)),
+        ])),
+    ),
+    ("commonAnnotations", Data),
+    ("patches", List(&PATCH)),
+    ("patchesStrategicMerge", Data),
+    ("patchesJson6902", List(&PATCH)),
+    ("images", List(&IMAGE)),
+    ("imageTags", List(&IMAGE)),
+    (
+        "replicas",
+        List(&Struct(&[("name", Data), ("count", Data)])),
+    ),
+    (
+        "vars",
+        List(&Struct(&[
+            ("name", Data),
+            (
+                "objref",
+                Struct(&[
+                    ("apiVersion", Data),
+                    ("group", Data),
+                    ("version", Data),
+                    ("kind", Data),
+                    ("name", Data),
+                    ("namespace", Data),
+                ]),
+            ),
+            ("fieldref", Struct(&[("fieldpath", Data)])),
+        ])),
+    ),
+    ("replacements", Data),
+    ("configMapGenerator", List(&GENERATOR)),
+    ("secretGenerator", List(&GENERATOR)),
+    ("generatorOptions", GENERATOR_OPTIONS),
+    (
+        "sortOptions",
+        Struct(&[
+            ("order", Data),
+            (
+                "legacySortOptions",
+                Struct(&[("orderFirst", Data), ("orderLast", Data)]),
+            ),
+        ]),
+    ),
+    ("crds", Data),
+    ("configurations", Data),
+    ("generators", Data),
+    ("transformers", Data),
+    ("validators", Data),
+    ("helmCharts", Data),
+    ("helmGlobals", Data),
+    ("helmChartInflationGenerator", Data),
+    ("openapi", Data),
+    ("buildMetadata", Data),
+];
+
+/// kustomize decodes kustomization files with Go's JSON rules, where a key matches a field whatever
+/// its case (`nameprefix` is `namePrefix`, `Literals` is `literals`), at every level; an exact
+/// spelling wins over a folded one. Keys of user data (labels, annotations ...) are kept.
+fn fold_field_case(doc: &mut Value) {
+    fold(doc, &Struct(KUSTOMIZATION));
+}
+
+fn fold(v: &mut Value, shape: &Shape) {
+    match (shape, v) {
+        (Struct(fields), Value::Object(map)) => {
+            if !map
+                .keys()
+                .all(|k| fields.iter().any(|(f, _)| *f == k.as_str()))
+            {
+                let old = std::mem::take(map);
+                let (exact, folded): (Vec<_>, Vec<_>) = old
+                    .into_iter()
+                    .partition(|(k, _)| fields.iter().any(|(f, _)| *f == k.as_str()));
+                map.extend(exact);
+                for (k, v) in folded {
+                    let canonical = fields
+                        .iter()
+                        .find(|(f, _)| f.eq_ignore_ascii_case(&k))
+                        .map(|(f, _)| f.to_string());
+                    match canonical {
+                        Some(c) => {
+                            map.entry(c).or_insert(v);
+                        }
+                        None => {
+                            map.insert(k, v);
+                        }
+                    }
+                }
+            }
+            for (k, child) in map.iter_mut() {
+                if let Some((_, s)) = fields.iter().find(|(f, _)| *f == k.as_str()) {
+                    fold(child, s);
+                }
+            }
+        }
+        (List(item), Value::Array(items)) => items.iter_mut().for_each(|i| fold(i, item)),
+        _ => {}
+    }
+}
+
 fn drop_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
@@ -350,6 +533,14 @@ mod tests {
                 .is_some_and(|o| o.disable_name_suffix_hash)
         );
         assert!(Kustomization::from_yaml("images:\n- name: n\n").is_err());
+    }
+
+    #[test]
+    fn field_names_match_whatever_their_case() {
+        let k =
+            Kustomization::from_yaml("nameprefix: p-\nNAMESUFFIX: -s\nnamePrefix: q-\n").unwrap();
+        assert_eq!(k.name_prefix.as_deref(), Some("q-"));
+        assert_eq!(k.name_suffix.as_deref(), Some("-s"));
     }
 
     #[test]

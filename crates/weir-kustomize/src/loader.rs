@@ -25,6 +25,8 @@ pub(crate) struct Loader<'a> {
     pub artifact_root: Option<PathBuf>,
     /// Directories being built, outermost first (cycle detection and error context).
     pub chain: Vec<PathBuf>,
+    /// This directory relative to the one being built, as kustomize's origin annotations name it.
+    pub origin_path: PathBuf,
 }
 
 impl<'a> Loader<'a> {
@@ -64,6 +66,7 @@ impl<'a> Loader<'a> {
             restrict,
             artifact_root,
             chain: vec![canon],
+            origin_path: PathBuf::new(),
         })
     }
 
@@ -132,7 +135,13 @@ impl<'a> Loader<'a> {
             restrict,
             artifact_root: self.artifact_root.clone(),
             chain,
+            origin_path: crate::origin::join(&self.origin_path, rel),
         })
+    }
+
+    /// A path named by this kustomization, relative to the directory being built (origins).
+    pub fn origin_of(&self, rel: &str) -> String {
+        crate::origin::display(&crate::origin::join(&self.origin_path, rel))
     }
 
     /// The kustomization file of this directory, if there is exactly one.

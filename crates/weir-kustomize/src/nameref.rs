@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::config::config;
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fieldspec::FieldSpec;
 use crate::resid::{Gvk, ResId};
@@ -24,7 +24,7 @@ struct Candidate {
     suffixes: Vec<String>,
 }
 
-pub(crate) fn fix_references(m: &mut ResMap) -> Result<()> {
+pub(crate) fn fix_references(m: &mut ResMap, cfg: &Config) -> Result<()> {
     let cands: Vec<Candidate> = m
         .list
         .iter()
@@ -47,11 +47,18 @@ pub(crate) fn fix_references(m: &mut ResMap) -> Result<()> {
         })
         .collect();
     if cands.is_empty() {
+        // Nothing was renamed; kustomize still rejects RoleBinding subjects with a blank namespace.
+        for r in &m.list {
+            let id = r.cur_id();
+            if !id.gvk.is_cluster_scoped() {
+                role_binding_namespaces(r, &id)?;
+            }
+        }
         return Ok(());
     }
     for referrer in m.list.iter_mut() {
         let org_gvk = referrer.org_id().gvk;
-        let specs: Vec<(&Gvk, &FieldSpec)> = config()
+        let specs: Vec<(&Gvk, &FieldSpec)> = cfg
             .name_reference
             .iter()
             .flat_map(|(t, specs)| {
@@ -65,7 +72,7 @@ pub(crate) fn fix_references(m: &mut ResMap) -> Result<()> {
             continue;
         }
         let referrer_id = referrer.cur_id();
-        let ctx = ReferrerCtx::new(referrer, &referrer_id, &cands);
+        let ctx = ReferrerCtx::new(referrer, &referrer_id, &cands)?;
         let role_ref = role_ref_of(&referrer.obj);
         let who = Referrer {
             describe: referrer.describe(),
@@ -108,25 +115,18 @@ struct ReferrerCtx<'a> {
 }
 
 impl<'a> ReferrerCtx<'a> {
-    fn new(referrer: &Resource, referrer_id: &'a ResId, cands: &'a [Candidate]) -> ReferrerCtx<'a> {
+    fn new(
+        referrer: &Resource,
+        referrer_id: &'a ResId,
+        cands: &'a [Candidate],
+    ) -> Result<ReferrerCtx<'a>> {
         if referrer_id.gvk.is_cluster_scoped() {
-            return ReferrerCtx {
+            return Ok(ReferrerCtx {
                 referrer_id,
                 subset: cands.iter().collect(),
-            };
+            });
         }
-        let mut rb_namespaces = Vec::new();
-        if referrer_id.gvk.kind == "RoleBinding"
-            && let Some(Value::Array(subjects)) = referrer.obj.get("subjects")
-        {
-            for s in subjects {
-                if s.get("kind").and_then(|k| k.as_str()) == Some("ServiceAccount")
-                    && let Some(ns) = s.get("namespace").and_then(|n| n.as_str())
-                {
-                    rb_namespaces.push(ns.to_string());
-                }
-            }
-        }
+        let rb_namespaces = role_binding_namespaces(referrer, referrer_id)?;
         let eff = referrer_id.effective_namespace();
         let subset = cands
             .iter()
@@ -136,11 +136,44 @@ impl<'a> ReferrerCtx<'a> {
                     || rb_namespaces.contains(&c.namespace)
             })
             .collect();
-        ReferrerCtx {
+        Ok(ReferrerCtx {
             referrer_id,
             subset,
+        })
+    }
+}
+
+/// The namespaces of a RoleBinding's ServiceAccount subjects (other objects: none); a subject with a
+/// `namespace` that is not a string (`namespace:` left blank) is an error, as in kustomize.
+fn role_binding_namespaces(r: &Resource, id: &ResId) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    if id.gvk.kind != "RoleBinding" {
+        return Ok(out);
+    }
+    let Some(Value::Array(subjects)) = r.obj.get("subjects") else {
+        return Ok(out);
+    };
+    for s in subjects {
+        let Some(ns) = s.get("namespace") else {
+            continue;
+        };
+        if s.get("kind").and_then(|k| k.as_str()) != Some("ServiceAccount") {
+            continue;
+        }
+        match ns.as_str() {
+            Some(ns) => out.push(ns.to_string()),
+            None => {
+                return Err(Error::new(ErrorKind::Object {
+                    object: r.describe(),
+                    field: "subjects".into(),
+                    message:
+                        "a ServiceAccount subject's namespace is blank; set it or remove the field"
+                            .into(),
+                }));
+            }
         }
     }
+    Ok(out)
 }
 
 struct Fixer<'a> {
@@ -180,7 +213,7 @@ impl Fixer<'_> {
 
     fn set_scalar(&self, v: &mut Value) -> Result<()> {
         let Some(old) = v.as_str() else { return Ok(()) };
-        if let Some(c) = self.select(old, &self.ctx.subset)?
+        if let Some(c) = self.select(old, &self.ctx.subset, false)?
             && c.name != old
         {
             *v = Value::String(c.name.clone());
@@ -217,7 +250,7 @@ impl Fixer<'_> {
                 }
             }
         };
-        let Some(c) = self.select(&old, &candidates)? else {
+        let Some(c) = self.select(&old, &candidates, true)? else {
             return Ok(());
         };
         if c.name == old && c.namespace.is_empty() {
@@ -232,7 +265,12 @@ impl Fixer<'_> {
 
     /// kustomize's `selectReferral`: earlier name matches, kind matches, roleRef kind matches, same
     /// namespace as the referrer; ties broken by matching prefixes/suffixes.
-    fn select<'c>(&self, old: &str, pool: &[&'c Candidate]) -> Result<Option<&'c Candidate>> {
+    fn select<'c>(
+        &self,
+        old: &str,
+        pool: &[&'c Candidate],
+        mapping: bool,
+    ) -> Result<Option<&'c Candidate>> {
         let role_ref = if self.spec.path.ends_with("roleRef/name") {
             match &self.referrer.role_ref {
                 Some(rr) => Some(rr),
@@ -264,26 +302,35 @@ impl Fixer<'_> {
                     || c.effective_namespace == referrer_eff
             })
             .collect();
-        if found.len() <= 1 {
+        if found.len() == 1 {
             return Ok(found.into_iter().next());
         }
-        let same_affixes: Vec<&'c Candidate> = found
-            .iter()
-            .copied()
-            .filter(|c| {
-                crate::resource::same_ending(&self.referrer.prefixes, &c.prefixes)
-                    && crate::resource::same_ending(&self.referrer.suffixes, &c.suffixes)
-            })
-            .collect();
-        if same_affixes.len() == 1 {
-            return Ok(same_affixes.into_iter().next());
-        }
-        let rest = if same_affixes.is_empty() {
-            &found
-        } else {
-            &same_affixes
+        let affixes_match = |c: &Candidate, allow_empty: bool| {
+            let (rp, rs) = (&self.referrer.prefixes, &self.referrer.suffixes);
+            let prefix_ok = (allow_empty && (rp.is_empty() || c.prefixes.is_empty()))
+                || crate::resource::same_ending(rp, &c.prefixes);
+            let suffix_ok = (allow_empty && (rs.is_empty() || c.suffixes.is_empty()))
+                || crate::resource::same_ending(rs, &c.suffixes);
+            prefix_ok && suffix_ok
         };
-        if rest.iter().all(|c| c.name == rest[0].name) {
+        let mut rest: Vec<&'c Candidate> = found
+            .into_iter()
+            .filter(|c| affixes_match(c, true))
+            .collect();
+        if rest.len() > 1 {
+            rest.retain(|c| affixes_match(c, false));
+        }
+        match rest.as_slice() {
+            [] => return Ok(None),
+            [one] => return Ok(Some(one)),
+            _ => {}
+        }
+        // Several left: fine when they are interchangeable for this field (same name; for a
+        // mapping, which also takes the namespace, same name and namespace).
+        if rest
+            .iter()
+            .all(|c| c.name == rest[0].name && (!mapping || c.namespace == rest[0].namespace))
+        {
             return Ok(Some(rest[0]));
         }
         let ids: Vec<String> = rest.iter().map(|c| c.cur.to_string()).collect();

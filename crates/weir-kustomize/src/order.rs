@@ -36,23 +36,48 @@ const ORDER_LAST: &[&str] = &[
     "ValidatingWebhookConfiguration",
 ];
 
-/// Sorts the final objects per the top-level `sortOptions` (legacy when unset).
+/// kustomize's rank of a kind in its fixed order (negative for the kinds placed first, positive
+/// for those placed last, 0 for the rest); also how it sorts field specs.
+pub(crate) fn kind_rank(kind: &str) -> i64 {
+    if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {
+        return i as i64 - ORDER_FIRST.len() as i64;
+    }
+    if let Some(i) = ORDER_LAST.iter().position(|k| *k == kind) {
+        return 1 + i as i64;
+    }
+    0
+}
+
+/// Checks `sortOptions` as kustomize does: `order` is `fifo` or `legacy` (required once the field is
+/// set), and `legacySortOptions` only go with `legacy`.
+pub(crate) fn validate(opts: Option<&SortOptions>) -> Result<(), String> {
+    let Some(o) = opts else { return Ok(()) };
+    match o.order.as_deref() {
+        Some("legacy") => Ok(()),
+        Some("fifo") if o.legacy_sort_options.is_some() => Err(
+            "the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'"
+                .into(),
+        ),
+        Some("fifo") => Ok(()),
+        _ => Err("the field 'sortOptions.order' must be one of [fifo, legacy]".into()),
+    }
+}
+
+/// Sorts the final objects per the top-level `sortOptions` (legacy when unset; call [`validate`]
+/// first).
 pub(crate) fn sort(list: &mut Vec<Resource>, opts: Option<&SortOptions>) {
     if opts.and_then(|o| o.order.as_deref()) == Some("fifo") {
         return;
     }
+    // Given legacy options replace both default lists, even when empty.
     let custom = opts.and_then(|o| o.legacy_sort_options.as_ref());
     let first: Vec<&str> = match custom {
-        Some(c) if !c.order_first.is_empty() || !c.order_last.is_empty() => {
-            c.order_first.iter().map(String::as_str).collect()
-        }
-        _ => ORDER_FIRST.to_vec(),
+        Some(c) => c.order_first.iter().map(String::as_str).collect(),
+        None => ORDER_FIRST.to_vec(),
     };
     let last: Vec<&str> = match custom {
-        Some(c) if !c.order_first.is_empty() || !c.order_last.is_empty() => {
-            c.order_last.iter().map(String::as_str).collect()
-        }
-        _ => ORDER_LAST.to_vec(),
+        Some(c) => c.order_last.iter().map(String::as_str).collect(),
+        None => ORDER_LAST.to_vec(),
     };
     let mut rank: HashMap<&str, i64> = HashMap::new();
     let n = first.len() as i64;

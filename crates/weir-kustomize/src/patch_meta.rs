@@ -69,6 +69,20 @@ pub enum Error {
 }
 
 impl PatchMeta {
+    /// Adds the built-in definitions over these (a built-in definition replaces a custom one of the
+    /// same name). kustomize does so when the custom document is chosen after the build already
+    /// consulted the built-in schema: by a base or component rather than the top kustomization.
+    pub fn with_builtin(mut self) -> PatchMeta {
+        let builtin = patch_meta();
+        for (k, v) in &builtin.kinds {
+            self.kinds.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &builtin.types {
+            self.types.insert(k.clone(), v.clone());
+        }
+        self
+    }
+
     /// The metadata of a custom OpenAPI v2 document (a kustomization's `openapi: {path: ...}`).
     ///
     /// kustomize v5.5 then merges with this schema **instead of** the built-in one: built-in kinds

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kustomization::{Patch, ReplacementEntry};
 use crate::loader::Loader;
+use crate::patch_meta::{PatchMeta, patch_meta};
 use crate::resid::ResId;
 use crate::resource::ResMap;
 use crate::selector::Selector;
@@ -67,6 +68,8 @@ fn yaml11_bools(v: &mut Value, text: &str) {
 struct PatchCtx<'a> {
     kfile: &'a Path,
     label: String,
+    /// The strategic-merge schema of the build (built-in, or the kustomization's `openapi`).
+    meta: &'a PatchMeta,
 }
 
 impl PatchCtx<'_> {
@@ -85,10 +88,11 @@ pub(crate) fn apply_patches(
     ldr: &Loader<'_>,
     kfile: &Path,
     patches: &[Patch],
+    meta: &PatchMeta,
 ) -> Result<()> {
     for (i, p) in patches.iter().enumerate() {
         let (text, label) = patch_text(ldr, kfile, p, i, "patches")?;
-        let ctx = PatchCtx { kfile, label };
+        let ctx = PatchCtx { kfile, label, meta };
         let body = parse_patch(&text).map_err(|e| ctx.err(e))?;
         let allow_name = p.options.get("allowNameChange").copied().unwrap_or(false);
         let allow_kind = p.options.get("allowKindChange").copied().unwrap_or(false);
@@ -123,7 +127,11 @@ pub(crate) fn apply_json6902_legacy(
 ) -> Result<()> {
     for (i, p) in patches.iter().enumerate() {
         let (text, label) = patch_text(ldr, kfile, p, i, "patchesJson6902")?;
-        let ctx = PatchCtx { kfile, label };
+        let ctx = PatchCtx {
+            kfile,
+            label,
+            meta: patch_meta(),
+        };
         let Some(sel) = &p.target else {
             return Err(ctx.err("a JSON6902 patch needs a target"));
         };
@@ -146,7 +154,9 @@ pub(crate) fn apply_psm(
     ldr: &Loader<'_>,
     kfile: &Path,
     entries: &[String],
+    meta: &PatchMeta,
 ) -> Result<()> {
+    let mut loaded = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         let inline = weir_yaml::from_str(entry).ok().filter(|docs| {
             !docs.is_empty()
@@ -171,7 +181,19 @@ pub(crate) fn apply_psm(
                 (docs, label)
             }
         };
-        let ctx = PatchCtx { kfile, label };
+        loaded.push((docs, label));
+    }
+    // kustomize loads the whole list as one transformer, which refuses to hold no patch at all.
+    let empty = |d: &Value| d.is_null() || d.as_object().is_some_and(|m| m.is_empty());
+    if !entries.is_empty() && loaded.iter().all(|(docs, _)| docs.iter().all(empty)) {
+        return Err(Error::new(ErrorKind::Patch {
+            file: kfile.to_path_buf(),
+            patch: format!("patchesStrategicMerge {entries:?}"),
+            message: "the patches appear to be empty (only comments or empty documents)".into(),
+        }));
+    }
+    for (docs, label) in loaded {
+        let ctx = PatchCtx { kfile, label, meta };
         for doc in docs.into_iter().filter(|d| !d.is_null()) {
             if !doc.is_object() {
                 return Err(ctx.err("a strategic merge patch must be a mapping"));
@@ -265,7 +287,7 @@ fn apply_smp_at(
         allow_name_change: allow_name,
         allow_kind_change: allow_kind,
     };
-    smp::apply_with(&mut r.obj, &patch, options)
+    smp::apply_with_meta(&mut r.obj, &patch, options, ctx.meta)
         .map_err(|e| ctx.err(format!("on {}: {e}", describe_id(&name, &kind))))?;
     if r.is_empty() {
         return Ok(());

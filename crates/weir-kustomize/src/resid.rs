@@ -39,43 +39,34 @@ impl Gvk {
             && (kind.is_empty() || kind == self.kind)
     }
 
-    /// Whether objects of this kind live outside namespaces (kustomize's built-in table of
-    /// Kubernetes kinds; any other kind, including custom ones, counts as namespaced).
+    /// Whether objects of this kind live outside namespaces: kustomize's table for its built-in
+    /// schema (Kubernetes 1.21), by exact group, version and kind. Anything else, including newer
+    /// kinds such as ValidatingAdmissionPolicy and custom kinds, counts as namespaced, as there.
     pub fn is_cluster_scoped(&self) -> bool {
-        let core_or = |groups: &[&str]| groups.contains(&self.group.as_str());
-        match self.kind.as_str() {
-            "Namespace" | "Node" | "PersistentVolume" | "ComponentStatus" => core_or(&[""]),
-            "ClusterRole" | "ClusterRoleBinding" => core_or(&["rbac.authorization.k8s.io"]),
-            "CustomResourceDefinition" => core_or(&["apiextensions.k8s.io"]),
-            "APIService" => core_or(&["apiregistration.k8s.io"]),
-            "MutatingWebhookConfiguration"
-            | "ValidatingWebhookConfiguration"
-            | "ValidatingAdmissionPolicy"
-            | "ValidatingAdmissionPolicyBinding"
-            | "MutatingAdmissionPolicy"
-            | "MutatingAdmissionPolicyBinding" => core_or(&["admissionregistration.k8s.io"]),
-            "StorageClass"
-            | "VolumeAttachment"
-            | "CSIDriver"
-            | "CSINode"
-            | "VolumeAttributesClass" => core_or(&["storage.k8s.io"]),
-            "PriorityClass" => core_or(&["scheduling.k8s.io"]),
-            "RuntimeClass" => core_or(&["node.k8s.io"]),
-            "IngressClass" | "IPAddress" | "ServiceCIDR" => core_or(&["networking.k8s.io"]),
-            "PodSecurityPolicy" => core_or(&["policy", "extensions"]),
-            "CertificateSigningRequest" | "ClusterTrustBundle" => core_or(&["certificates.k8s.io"]),
-            "FlowSchema" | "PriorityLevelConfiguration" => {
-                core_or(&["flowcontrol.apiserver.k8s.io"])
+        let versions: &[&str] = match (self.group.as_str(), self.kind.as_str()) {
+            (
+                "admissionregistration.k8s.io",
+                "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration",
+            )
+            | ("apiextensions.k8s.io", "CustomResourceDefinition")
+            | ("apiregistration.k8s.io", "APIService")
+            | ("certificates.k8s.io", "CertificateSigningRequest")
+            | ("networking.k8s.io", "IngressClass")
+            | ("node.k8s.io", "RuntimeClass")
+            | ("rbac.authorization.k8s.io", "ClusterRole" | "ClusterRoleBinding")
+            | ("scheduling.k8s.io", "PriorityClass")
+            | ("storage.k8s.io", "CSIDriver" | "CSINode" | "StorageClass" | "VolumeAttachment") => {
+                &["v1", "v1beta1"]
             }
-            "TokenReview" => core_or(&["authentication.k8s.io"]),
-            "SelfSubjectReview" => core_or(&["authentication.k8s.io"]),
-            "SubjectAccessReview" | "SelfSubjectAccessReview" | "SelfSubjectRulesReview" => {
-                core_or(&["authorization.k8s.io"])
-            }
-            "StorageVersion" => core_or(&["internal.apiserver.k8s.io"]),
-            "StorageVersionMigration" => core_or(&["storagemigration.k8s.io"]),
-            _ => false,
-        }
+            ("flowcontrol.apiserver.k8s.io", "FlowSchema" | "PriorityLevelConfiguration")
+            | ("policy", "PodSecurityPolicy") => &["v1beta1"],
+            (
+                "",
+                "ComponentStatus" | "Namespace" | "Node" | "NodeProxyOptions" | "PersistentVolume",
+            ) => &["v1"],
+            _ => &[],
+        };
+        versions.contains(&self.version.as_str())
     }
 
     /// `group_version_kind` with kustomize's placeholders, used for ordering.

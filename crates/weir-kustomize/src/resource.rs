@@ -30,6 +30,11 @@ pub(crate) struct Resource {
     /// Set for generated ConfigMaps/Secrets: append the content hash to the name at the end.
     pub needs_hash: bool,
     pub behavior: Behavior,
+    /// Where the object came from and which transformers ran over it (`buildMetadata`).
+    pub provenance: Option<Box<crate::origin::Origin>>,
+    pub transformations: Vec<crate::origin::Origin>,
+    /// Names of the vars bound to this object (by the kustomization that declared them).
+    pub ref_vars: Vec<String>,
     /// The file (or kustomization) the object came from, for errors.
     pub origin: Arc<PathBuf>,
 }
@@ -43,6 +48,9 @@ impl Resource {
             suffixes: Vec::new(),
             needs_hash: false,
             behavior: Behavior::Create,
+            provenance: None,
+            transformations: Vec::new(),
+            ref_vars: Vec::new(),
             origin,
         }
     }
@@ -237,6 +245,15 @@ impl ResMap {
                     ))),
                     b => {
                         copy_merge_metadata(&mut r, old);
+                        // A merge keeps the old object's origin; a replace takes the new one's.
+                        if b == Behavior::Merge && old.provenance.is_some()
+                            || r.provenance.is_none()
+                        {
+                            r.provenance = old.provenance.clone();
+                        }
+                        if r.transformations.is_empty() {
+                            r.transformations = old.transformations.clone();
+                        }
                         if b == Behavior::Merge {
                             for field in ["data", "binaryData"] {
                                 merge_data_map(&mut r.obj, &old.obj, field);
@@ -255,7 +272,7 @@ impl ResMap {
 }
 
 /// The new object takes the old one's identity: labels and annotations merged (new wins), the old
-/// name and namespace, and the old build bookkeeping (hash flag, earlier ids, prefixes).
+/// name and namespace, and the old build bookkeeping (earlier ids, prefixes, vars).
 fn copy_merge_metadata(new: &mut Resource, old: &Resource) {
     for field in ["labels", "annotations"] {
         let mut merged = Map::new();
@@ -280,11 +297,14 @@ fn copy_merge_metadata(new: &mut Resource, old: &Resource) {
     new.set_name(old.name());
     let ns = old.namespace().to_string();
     new.set_namespace(&ns);
-    new.needs_hash = old.needs_hash;
+    // kustomize keeps its needs-hash build annotation from the old object, and only when the new
+    // one has it too: a hash only when both generators want one.
+    new.needs_hash = old.needs_hash && new.needs_hash;
     new.behavior = old.behavior;
     new.prev_ids = old.prev_ids.clone();
     new.prefixes = old.prefixes.clone();
     new.suffixes = old.suffixes.clone();
+    new.ref_vars = old.ref_vars.clone();
 }
 
 fn merge_data_map(new: &mut Value, old: &Value, field: &str) {
@@ -337,12 +357,18 @@ mod tests {
         let mut new = res(json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "c", "labels": {"b": "2"}}, "data": {"y": "2"}}));
         new.behavior = Behavior::Merge;
+        new.needs_hash = true;
+        let mut unhashed = new.clone();
         m.absorb(new).unwrap();
         let r = &m.list[0];
         assert_eq!(r.name(), "p-c");
         assert!(r.needs_hash);
         assert_eq!(r.obj["data"], json!({"x": "1", "y": "2"}));
         assert_eq!(r.obj["metadata"]["labels"], json!({"a": "1", "b": "2"}));
+        // A hash only when both generators want one.
+        unhashed.needs_hash = false;
+        m.absorb(unhashed).unwrap();
+        assert!(!m.list[0].needs_hash);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::config::config;
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fieldspec::{FieldSpec, merge_all};
 use crate::kustomization::{Image, Kustomization, Replica};
@@ -14,11 +14,11 @@ use crate::resid::Gvk;
 use crate::resource::{ResMap, Resource, metadata_mut};
 
 /// kustomize's namespace transformer (RoleBinding subjects in "default subjects only" mode).
-pub(crate) fn namespace(m: &mut ResMap, ns: &str) -> Result<()> {
+pub(crate) fn namespace(m: &mut ResMap, ns: &str, cfg: &Config) -> Result<()> {
     if ns.is_empty() {
         return Ok(());
     }
-    let specs = &config().namespace;
+    let specs = &cfg.namespace;
     for i in 0..m.list.len() {
         let r = &mut m.list[i];
         if r.is_empty() {
@@ -76,35 +76,50 @@ fn skips_name_affix(gvk: &Gvk) -> bool {
         || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io")
 }
 
-/// `namePrefix` and `nameSuffix` (prefix first, as kustomize runs them).
-pub(crate) fn name_affixes(m: &mut ResMap, prefix: &str, suffix: &str) {
-    for (affix, is_prefix) in [(prefix, true), (suffix, false)] {
-        if affix.is_empty() {
+/// A prefix (or suffix) added to the fields of `specs`, as kustomize's Prefix/SuffixTransformer
+/// plugins do: `metadata/name` also records the affix and the earlier id (for name references).
+pub(crate) fn affix_fields(
+    m: &mut ResMap,
+    affix: &str,
+    is_prefix: bool,
+    specs: &[FieldSpec],
+) -> Result<()> {
+    for r in &mut m.list {
+        let org = r.org_id().gvk;
+        if skips_name_affix(&org) {
             continue;
         }
-        for r in &mut m.list {
-            if skips_name_affix(&r.org_id().gvk) {
-                continue;
+        for fs in specs.iter().filter(|fs| fs.selects(&org)) {
+            if fs.path == "metadata/name" {
+                if is_prefix {
+                    r.prefixes.push(affix.to_string());
+                } else {
+                    r.suffixes.push(affix.to_string());
+                }
+                if !affix.is_empty() {
+                    r.store_previous_id();
+                }
             }
-            if is_prefix {
-                r.prefixes.push(affix.to_string());
-            } else {
-                r.suffixes.push(affix.to_string());
-            }
-            r.store_previous_id();
-            let name = r.name().to_string();
-            let new = if is_prefix {
-                format!("{affix}{name}")
-            } else {
-                format!("{name}{affix}")
-            };
-            r.set_name(&new);
+            fs.visit(&mut r.obj, &mut |v| {
+                let cur = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    _ => return Ok(()),
+                };
+                *v = Value::String(if is_prefix {
+                    format!("{affix}{cur}")
+                } else {
+                    format!("{cur}{affix}")
+                });
+                Ok(())
+            })?;
         }
     }
+    Ok(())
 }
 
 /// Sets string entries of the map at each selected field (labels, annotations, selectors).
-fn set_map_entries(
+pub(crate) fn set_map_entries(
     m: &mut ResMap,
     pairs: &BTreeMap<String, String>,
     specs: &[FieldSpec],
@@ -131,8 +146,7 @@ fn set_map_entries(
 }
 
 /// `labels` entries (each with its own scope), then `commonLabels`.
-pub(crate) fn labels(m: &mut ResMap, k: &Kustomization) -> Result<()> {
-    let c = config();
+pub(crate) fn labels(m: &mut ResMap, k: &Kustomization, c: &Config) -> Result<()> {
     for label in &k.labels {
         let mut specs: Vec<FieldSpec> = label
             .fields
@@ -147,6 +161,7 @@ pub(crate) fn labels(m: &mut ResMap, k: &Kustomization) -> Result<()> {
                 )
             })
             .collect();
+        merge_all(&mut specs, &c.labels);
         if label.include_selectors {
             merge_all(&mut specs, &c.common_labels);
         } else {
@@ -161,16 +176,25 @@ pub(crate) fn labels(m: &mut ResMap, k: &Kustomization) -> Result<()> {
 }
 
 /// `commonAnnotations`.
-pub(crate) fn annotations(m: &mut ResMap, pairs: &BTreeMap<String, String>) -> Result<()> {
-    set_map_entries(m, pairs, &config().common_annotations)
+pub(crate) fn annotations(
+    m: &mut ResMap,
+    pairs: &BTreeMap<String, String>,
+    cfg: &Config,
+) -> Result<()> {
+    set_map_entries(m, pairs, &cfg.common_annotations)
 }
 
 /// `replicas`: each entry must match a Deployment, ReplicationController, ReplicaSet or StatefulSet
 /// by its current or any earlier name.
-pub(crate) fn replicas(m: &mut ResMap, reps: &[Replica], kfile: &std::path::Path) -> Result<()> {
+pub(crate) fn replicas(
+    m: &mut ResMap,
+    reps: &[Replica],
+    kfile: &std::path::Path,
+    cfg: &Config,
+) -> Result<()> {
     for rep in reps {
         let mut found = false;
-        for fs in &config().replicas {
+        for fs in &cfg.replicas {
             for r in &mut m.list {
                 let matches = r
                     .all_ids()
@@ -208,7 +232,7 @@ struct ImageRule<'a> {
 
 /// `images`: every `containers`/`initContainers` list anywhere in an object (kustomize's legacy
 /// walk), then the image field specs (image volumes).
-pub(crate) fn images(m: &mut ResMap, imgs: &[Image]) -> Result<()> {
+pub(crate) fn images(m: &mut ResMap, imgs: &[Image], cfg: &Config) -> Result<()> {
     if imgs.is_empty() {
         return Ok(());
     }
@@ -231,11 +255,11 @@ pub(crate) fn images(m: &mut ResMap, imgs: &[Image]) -> Result<()> {
     for r in &mut m.list {
         for rule in &rules {
             walk_containers(&mut r.obj, &mut |v| update_image(v, rule));
-            for fs in config()
-                .images
-                .iter()
-                .filter(|f| f.path.contains("volumes"))
-            {
+            // Container images were handled by the walk above; the other image fields (image
+            // volumes, fields from `configurations`) by their specs.
+            for fs in cfg.images.iter().filter(|f| {
+                !f.path.ends_with("containers[]/image") && !f.path.ends_with("Containers[]/image")
+            }) {
                 fs.visit(&mut r.obj, &mut |v| {
                     update_image(v, rule);
                     Ok(())

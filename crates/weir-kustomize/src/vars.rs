@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::config::config;
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kustomization::Var;
-use crate::resid::Gvk;
+use crate::resid::{Gvk, ResId};
 use crate::resource::ResMap;
 
 /// A declared var and the kustomization file that declared it.
@@ -34,8 +34,63 @@ pub(crate) fn merge(into: &mut Vec<DeclaredVar>, more: Vec<DeclaredVar>) -> Resu
     Ok(())
 }
 
-/// Resolves every var against the build and substitutes it.
-pub(crate) fn resolve(m: &mut ResMap, vars: &[DeclaredVar]) -> Result<()> {
+/// The var's object reference as a GVK (`apiVersion` wins over `group`/`version`).
+fn objref_gvk(v: &Var) -> Gvk {
+    let kind = v.objref.kind.clone().unwrap_or_default();
+    match v.objref.api_version.as_deref().filter(|a| !a.is_empty()) {
+        Some(api) => Gvk::from_api_version(api, &kind),
+        None => Gvk {
+            group: v.objref.group.clone().unwrap_or_default(),
+            version: v.objref.version.clone().unwrap_or_default(),
+            kind,
+        },
+    }
+}
+
+/// Declares the vars of one kustomization, as kustomize does after that kustomization's transformers:
+/// each var is bound now to the one object of the objects accumulated so far that its objref names
+/// (by any earlier or current id; exact group, version and kind; the namespace too when given), so
+/// an overlay combining bases that declare vars on objects of the same name stays unambiguous.
+pub(crate) fn declare(
+    m: &mut ResMap,
+    into: &mut Vec<DeclaredVar>,
+    more: Vec<DeclaredVar>,
+) -> Result<()> {
+    for dv in &more {
+        let v = &dv.var;
+        let gvk = objref_gvk(v);
+        let ns = v.objref.namespace.clone().unwrap_or_default();
+        let target = ResId {
+            gvk: gvk.clone(),
+            name: v.objref.name.clone(),
+            namespace: ns.clone(),
+        };
+        let with_ns = !ns.is_empty() || gvk.is_cluster_scoped();
+        let matched: Vec<usize> = m.matching_any_id(|id| {
+            id.name == target.name
+                && id.gvk == target.gvk
+                && (!with_ns || id.effective_namespace() == target.effective_namespace())
+        });
+        match matched.as_slice() {
+            [] => {}
+            [i] => m.list[*i].ref_vars.push(v.name.clone()),
+            _ => {
+                return Err(Error::new(ErrorKind::Field {
+                    file: dv.file.clone(),
+                    field: format!("vars[name={}]", v.name),
+                    message: format!(
+                        "{} objects match the var's objref (unable to disambiguate)",
+                        matched.len()
+                    ),
+                }));
+            }
+        }
+    }
+    merge(into, more)
+}
+
+/// Resolves every var (from the object it was bound to) and substitutes it.
+pub(crate) fn resolve(m: &mut ResMap, vars: &[DeclaredVar], cfg: &Config) -> Result<()> {
     if vars.is_empty() {
         return Ok(());
     }
@@ -49,36 +104,13 @@ pub(crate) fn resolve(m: &mut ResMap, vars: &[DeclaredVar]) -> Result<()> {
                 message,
             })
         };
-        let (mut group, mut version) = (
-            v.objref.group.clone().unwrap_or_default(),
-            v.objref.version.clone().unwrap_or_default(),
-        );
-        if let Some(api) = v.objref.api_version.as_deref() {
-            let g = Gvk::from_api_version(api, "");
-            group = g.group;
-            version = g.version;
-        }
-        let kind = v.objref.kind.clone().unwrap_or_default();
-        let ns = v.objref.namespace.clone().unwrap_or_default();
-        let matched: Vec<usize> = m.matching_any_id(|id| {
-            id.name == v.objref.name
-                && id.gvk.is_selected_by(&group, &version, &kind)
-                && (ns.is_empty() || id.namespace == ns)
-        });
-        let i = match matched.as_slice() {
-            [i] => *i,
-            [] => {
-                return Err(field_err(format!(
-                    "no object of the build matches the var's objref ({kind} '{}')",
-                    v.objref.name
-                )));
-            }
-            _ => {
-                return Err(field_err(format!(
-                    "{} objects match the var's objref",
-                    matched.len()
-                )));
-            }
+        let Some(i) = m.list.iter().position(|r| r.ref_vars.contains(&v.name)) else {
+            return Err(field_err(format!(
+                "no object of the build matches the var's objref ({} {} '{}')",
+                objref_gvk(v).api_version(),
+                objref_gvk(v).kind,
+                v.objref.name
+            )));
         };
         let path = v
             .fieldref
@@ -100,7 +132,7 @@ pub(crate) fn resolve(m: &mut ResMap, vars: &[DeclaredVar]) -> Result<()> {
     }
     for r in &mut m.list {
         let gvk = Gvk::of(&r.obj);
-        for fs in config().var_reference.iter().filter(|fs| fs.selects(&gvk)) {
+        for fs in cfg.var_reference.iter().filter(|fs| fs.selects(&gvk)) {
             fs.visit(&mut r.obj, &mut |node| {
                 substitute(node, &values);
                 Ok(())

@@ -216,3 +216,42 @@ fn cycles_are_reported() {
     let err = build(&fs, Path::new("/a"), &BuildOptions::default()).unwrap_err();
     assert!(matches!(err.kind, ErrorKind::Cycle { .. }), "{err}");
 }
+
+#[test]
+fn only_builtin_plugins_are_configured() {
+    let mut fs = MemFs::new();
+    fs.add(
+        "/k/kustomization.yaml",
+        "resources: [a.yaml]\ntransformers:\n- |-\n  apiVersion: builtin\n  kind: LabelTransformer\n  metadata: {name: l}\n  labels: {team: x}\n  fieldSpecs: [{path: metadata/labels, create: true}]\n",
+    )
+    .add("/k/a.yaml", cm("a"));
+    let objs = build(&fs, Path::new("/k"), &BuildOptions::default()).unwrap();
+    assert_eq!(objs[0]["metadata"]["labels"]["team"], "x");
+
+    // An exec/KRM-function plugin (any other apiVersion) is refused, naming the plugin.
+    fs.add(
+        "/k/kustomization.yaml",
+        "resources: [a.yaml]\ntransformers: [t.yaml]\n",
+    )
+    .add(
+        "/k/t.yaml",
+        "apiVersion: someteam.example.com/v1\nkind: ChartInflator\nmetadata:\n  name: notImportantHere\n",
+    );
+    let err = build(&fs, Path::new("/k"), &BuildOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("ChartInflator 'notImportantHere'"), "{text}");
+    assert!(text.contains("only kustomize's builtin plugins"), "{text}");
+}
+
+#[test]
+fn generator_options_of_the_entry_win_over_generator_options() {
+    let mut fs = MemFs::new();
+    fs.add(
+        "/k/kustomization.yaml",
+        "generatorOptions:\n  labels: {a: global, b: global}\nconfigMapGenerator:\n- name: c\n  literals: [x=1]\n  options:\n    labels: {a: own}\n",
+    );
+    let objs = build(&fs, Path::new("/k"), &BuildOptions::default()).unwrap();
+    let labels = &objs[0]["metadata"]["labels"];
+    assert_eq!(labels["a"], "own");
+    assert_eq!(labels["b"], "global");
+}

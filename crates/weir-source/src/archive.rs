@@ -1,5 +1,9 @@
 //! Streams a fetched tree into a reproducible `tar.gz`: entries in Git's order, mode 0644/0755,
 //! owner 0, mtime 0, so the same tree always gives the same digest.
+//!
+//! Artifacts hold regular files only (directories are implied by their paths), as Flux's archiver
+//! writes them: symbolic links and submodules are left out, so an artifact can never point outside
+//! itself (`passwd -> /etc/passwd`, `up -> ../../`).
 
 use std::io::{self, Write};
 
@@ -7,13 +11,14 @@ use flate2::{Compression, write::GzEncoder};
 
 use crate::{
     ignore::{Excludes, IGNORE_FILE},
+    progress::Progress,
     tree::{Entry, FetchedTree, Visit},
 };
 
 /// What went into an archive.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Files and links written.
+    /// Files written.
     pub entries: u64,
     /// Their uncompressed bytes.
     pub bytes: u64,
@@ -47,11 +52,13 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     h
 }
 
-/// Writes the tree minus `excludes` as `tar.gz` into `out`; returns what was written and `out`.
+/// Writes the tree's regular files minus `excludes` as `tar.gz` into `out`; returns what was written
+/// and `out`. Symbolic links and submodules are skipped (see the module docs).
 pub fn write_tar_gz<W: Write>(
     tree: &dyn FetchedTree,
     excludes: &Excludes,
     out: W,
+    progress: &dyn Progress,
 ) -> io::Result<(Stats, W)> {
     let mut builder = tar::Builder::new(GzEncoder::new(out, Compression::default()));
     builder.mode(tar::HeaderMode::Deterministic);
@@ -76,19 +83,11 @@ pub fn write_tar_gz<W: Write>(
             builder.append_data(&mut h, path, data.as_slice())?;
             stats.entries += 1;
             stats.bytes += data.len() as u64;
+            progress.files_written(stats.entries);
             Ok(Visit::Enter)
         }
-        Entry::Symlink(path) => {
-            if excludes.is_excluded(path, false) {
-                return Ok(Visit::Skip);
-            }
-            let target = load()?;
-            let target = String::from_utf8_lossy(&target).into_owned();
-            let mut h = header(tar::EntryType::Symlink, 0o777, 0);
-            builder.append_link(&mut h, path, &target)?;
-            stats.entries += 1;
-            Ok(Visit::Enter)
-        }
+        // Never read, never archived: Flux's archiver keeps regular files only.
+        Entry::Symlink(_) => Ok(Visit::Skip),
     })?;
     let gz = builder.into_inner()?;
     let out = gz.finish()?;

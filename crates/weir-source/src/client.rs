@@ -17,13 +17,13 @@ use crate::{
     budget::HostBudgets,
     fetch::Error,
     github_app::{ACCESS_TOKEN_USERNAME, TokenCache},
-    http::{Failure, GitHttp, HttpContext},
+    http::{Failure, GitHttp, HttpContext, Origin, ResponseLimits},
     metrics::{Metrics, inc},
     redact::{RedactedUrl, Secret},
     reference::{RefKind, RemoteRef, ResolveError},
     remote::{Control, Remote, RemoteClient, Scope, Want},
     tls,
-    tree::{Entry, FetchedTree, Load, Visit},
+    tree::{BlobTooLarge, Entry, FetchedTree, Load, Visit},
 };
 
 /// Knobs of the wire layer.
@@ -31,13 +31,31 @@ use crate::{
 pub struct ClientOptions {
     /// Connecting gives up after this.
     pub connect_timeout: Duration,
-    /// The longest `Retry-After` waited out in place; longer ones fail with the hint.
+    /// The longest `Retry-After` (or 502/503/504 backoff) waited out in place; longer ones fail
+    /// with the hint in [`Error::retry_after`]. A controller sets zero and requeues instead.
     pub max_retry_wait: Duration,
     /// Attempts per HTTP request (rate limits and 502/503/504).
     pub max_attempts: u32,
     /// The ssh program.
     pub ssh_program: String,
+    /// The largest ref advertisement or `ls-refs` reply read, in bytes (and any other reply that is
+    /// not a pack); a server sending more fails the operation.
+    pub max_listing_size: u64,
+    /// The largest pack read, in bytes.
+    pub max_pack_size: u64,
+    /// The largest single object (file) accepted, in bytes; checked from the object's declared size
+    /// before it is inflated, so memory stays bounded by this whatever the repository holds.
+    pub max_blob_size: u64,
+    /// Where scratch repositories and ssh files go (the system temp directory when `None`).
+    pub temp_dir: Option<std::path::PathBuf>,
 }
+
+/// Default of [`ClientOptions::max_listing_size`]: 16 MiB, some 100,000 refs.
+pub const DEFAULT_MAX_LISTING_SIZE: u64 = 16 << 20;
+/// Default of [`ClientOptions::max_pack_size`]: 1 GiB.
+pub const DEFAULT_MAX_PACK_SIZE: u64 = 1 << 30;
+/// Default of [`ClientOptions::max_blob_size`]: 32 MiB.
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = 32 << 20;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -46,7 +64,20 @@ impl Default for ClientOptions {
             max_retry_wait: Duration::from_secs(30),
             max_attempts: 4,
             ssh_program: "ssh".to_owned(),
+            max_listing_size: DEFAULT_MAX_LISTING_SIZE,
+            max_pack_size: DEFAULT_MAX_PACK_SIZE,
+            max_blob_size: DEFAULT_MAX_BLOB_SIZE,
+            temp_dir: None,
         }
+    }
+}
+
+impl ClientOptions {
+    /// Sets [`ClientOptions::max_retry_wait`].
+    #[must_use]
+    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
+        self.max_retry_wait = wait;
+        self
     }
 }
 
@@ -80,15 +111,13 @@ impl GitClient {
     fn listing_repo(&self, url: &RedactedUrl) -> Result<gix::Repository, Error> {
         let mut slot = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
-            let dir = tempfile::Builder::new()
-                .prefix("weir-ls-")
-                .tempdir()
+            let dir = temp_dir(&self.options, "weir-ls-")
                 .map_err(|e| git_err(url, format!("could not create a scratch repository: {e}")))?;
-            init_repo(dir.path(), url)?;
+            init_repo(dir.path(), url, self.options.max_blob_size)?;
             *slot = Some(dir);
         }
         let path = slot.as_ref().expect("set above").path();
-        gix::open_opts(path, gix::open::Options::isolated())
+        gix::open_opts(path, open_options(self.options.max_blob_size))
             .map_err(|e| git_err(url, format!("could not open the scratch repository: {e}")))
     }
 
@@ -134,10 +163,9 @@ impl GitClient {
         ) -> gix::Result<T>,
     ) -> Result<T, Error> {
         let url = RedactedUrl::new(remote.url);
-        let parsed = gix::url::parse(gix::bstr::BStr::new(
-            strip_user_info_for_http(remote.url).as_str(),
-        ))
-        .map_err(|_| Error::InvalidUrl { url: url.clone() })?;
+        let parsed_http_url = strip_user_info_for_http(remote.url);
+        let parsed = gix::url::parse(gix::bstr::BStr::new(parsed_http_url.as_str()))
+            .map_err(|_| Error::InvalidUrl { url: url.clone() })?;
         let counters = self.metrics.host(remote.host);
         if parsed.scheme == gix::url::Scheme::Ssh {
             let Some(ssh_creds) = &remote.credentials.ssh else {
@@ -187,6 +215,14 @@ impl GitClient {
             max_attempts: self.options.max_attempts,
             interrupt: control.interrupt.clone(),
             failure: Mutex::new(None),
+            received: std::sync::atomic::AtomicU64::new(0),
+            progress: control.progress.clone(),
+            origin: Origin::of(parsed_http_url.as_str())
+                .ok_or_else(|| Error::InvalidUrl { url: url.clone() })?,
+            limits: ResponseLimits {
+                listing: self.options.max_listing_size,
+                pack: self.options.max_pack_size,
+            },
         });
         let transport = gix_transport::client::blocking_io::http::Transport::new_http(
             GitHttp {
@@ -259,6 +295,11 @@ fn map_http_error(url: &RedactedUrl, ctx: &HttpContext, e: gix::Error, control: 
         },
         Some(Failure::Interrupted) => Error::Interrupted { url },
         Some(Failure::Transport(reason)) => Error::Transport { url, reason },
+        Some(Failure::TooLarge { what, limit }) => Error::ResponseTooLarge { url, what, limit },
+        Some(Failure::CrossOriginRedirect { to }) => Error::CrossOriginRedirect {
+            url,
+            to: RedactedUrl::new(&to),
+        },
         None => {
             let (text, _) = chain_text(&e);
             if control.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
@@ -326,10 +367,7 @@ impl SshSession {
         url: &RedactedUrl,
     ) -> Result<Self, Error> {
         let fail = |e: io::Error| git_err(url, format!("could not prepare ssh files: {e}"));
-        let dir = tempfile::Builder::new()
-            .prefix("weir-ssh-")
-            .tempdir()
-            .map_err(fail)?;
+        let dir = temp_dir(options, "weir-ssh-").map_err(fail)?;
         let write_private = |name: &str, content: &str| -> io::Result<std::path::PathBuf> {
             let path = dir.path().join(name);
             let mut opts = std::fs::OpenOptions::new();
@@ -373,12 +411,29 @@ impl SshSession {
     }
 }
 
-fn init_repo(path: &Path, url: &RedactedUrl) -> Result<gix::Repository, Error> {
+/// A temporary directory in [`ClientOptions::temp_dir`] or the system's.
+fn temp_dir(options: &ClientOptions, prefix: &str) -> io::Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    match &options.temp_dir {
+        Some(dir) => builder.tempdir_in(dir),
+        None => builder.tempdir(),
+    }
+}
+
+/// Isolated from the user's and system's Git configuration; no object may inflate past
+/// `max_blob_size` (gix refuses the allocation from the object's declared size).
+fn open_options(max_blob_size: u64) -> gix::open::Options {
+    gix::open::Options::isolated()
+        .config_overrides([format!("gitoxide.objects.allocLimit={max_blob_size}")])
+}
+
+fn init_repo(path: &Path, url: &RedactedUrl, max_blob_size: u64) -> Result<gix::Repository, Error> {
     gix::ThreadSafeRepository::init_opts(
         path,
         gix::create::Kind::Bare,
         gix::create::Options::default(),
-        gix::open::Options::isolated(),
+        open_options(max_blob_size),
     )
     .map(|r| r.to_thread_local())
     .map_err(|e| git_err(url, format!("could not create a scratch repository: {e}")))
@@ -459,7 +514,7 @@ impl RemoteClient for GitClient {
     ) -> Result<Box<dyn FetchedTree>, Error> {
         let url = RedactedUrl::new(remote.url);
         let dir = workdir.join("repo.git");
-        let mut repo = init_repo(&dir, &url)?;
+        let mut repo = init_repo(&dir, &url, self.options.max_blob_size)?;
         // Blobs of one tree are deltas of each other; without a cache every read re-inflates the chain.
         repo.objects.set_pack_cache(|| {
             Box::new(gix::odb::pack::cache::lru::StaticLinkedList::<64>::default())
@@ -471,6 +526,7 @@ impl RemoteClient for GitClient {
         };
         let gix_url = strip_user_info_for_http(remote.url);
         let interrupt = control.interrupt.clone();
+        let progress = control.progress.clone();
         let fetched = self.with_connection(remote, control, &mut |transport| {
             let remote = repo
                 .remote_at(gix_url.as_str())?
@@ -494,10 +550,26 @@ impl RemoteClient for GitClient {
             if prepare.ref_map().is_missing_required_mapping() {
                 return Ok(None);
             }
-            prepare
+            let outcome = prepare
                 .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
                 .receive(gix::progress::Discard, &interrupt)?;
+            if let gix::remote::fetch::Status::Change {
+                write_pack_bundle, ..
+            } = &outcome.status
+            {
+                progress.objects_received(write_pack_bundle.index.num_objects.into());
+            }
             Ok(Some(repo.find_reference(TARGET)?.id().detach()))
+        });
+        let fetched = fetched.map_err(|e| match e {
+            Error::Git { url, reason } if reason.contains("too large to fit in memory") => {
+                Error::BlobTooLarge {
+                    url,
+                    path: None,
+                    limit: self.options.max_blob_size,
+                }
+            }
+            other => other,
         })?;
         let Some(fetched) = fetched else {
             return Err(Error::RefNotFound {
@@ -532,15 +604,22 @@ impl RemoteClient for GitClient {
                 .detach();
             (commit.id.to_string(), tree)
         };
-        Ok(Box::new(GixTree { commit, tree, repo }))
+        Ok(Box::new(GixTree {
+            commit,
+            tree,
+            repo,
+            max_blob_size: self.options.max_blob_size,
+        }))
     }
 }
 
-/// A fetched commit in a scratch repository; blobs are read one at a time.
+/// A fetched commit in a scratch repository; blobs are read one at a time, each checked against the
+/// blob size limit from its header before it is inflated.
 struct GixTree {
     commit: String,
     tree: gix::ObjectId,
     repo: gix::Repository,
+    max_blob_size: u64,
 }
 
 impl FetchedTree for GixTree {
@@ -557,7 +636,18 @@ impl FetchedTree for GixTree {
 }
 
 impl GixTree {
-    fn read(&self, id: gix::ObjectId) -> io::Result<Vec<u8>> {
+    fn read(&self, id: gix::ObjectId, path: &str) -> io::Result<Vec<u8>> {
+        let header = self
+            .repo
+            .find_header(id)
+            .map_err(|e| io::Error::other(format!("object {id}: {e}")))?;
+        if header.size() > self.max_blob_size {
+            return Err(io::Error::other(BlobTooLarge {
+                path: path.to_owned(),
+                size: header.size(),
+                limit: self.max_blob_size,
+            }));
+        }
         self.repo
             .find_object(id)
             .map(|o| o.detach().data)
@@ -588,7 +678,7 @@ impl GixTree {
             } else {
                 format!("{prefix}/{name}")
             };
-            let mut load = || self.read(oid);
+            let mut load = || self.read(oid, &path);
             if mode.is_tree() {
                 let mut none = || Ok(Vec::new());
                 if visit(Entry::Dir(&path), &mut none)? == Visit::Enter {

@@ -5,7 +5,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, atomic::AtomicBool},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use crate::{
@@ -16,13 +16,15 @@ use crate::{
     coalesce::{Role, SingleFlight},
     ignore::Excludes,
     metrics::{Metrics, inc},
+    progress::{Discard, Progress},
     redact::RedactedUrl,
     reference::{
-        GitRef, RefKind, RemoteRef, ResolveError, Resolved, Revision, Selector, listing_scope,
-        resolve,
+        GitRef, RefKind, RemoteRef, ResolveError, Resolved, Revision, Selector, commit_of,
+        git_revision, listing_scope, resolve,
     },
     remote::{Control, Remote, RemoteClient, Scope, Want},
     store::{self, Artifact, ArtifactStore},
+    tree::BlobTooLarge,
 };
 
 /// Why a fetch failed. Cloneable so coalesced callers each get the shared failure.
@@ -137,6 +139,45 @@ pub enum Error {
         #[source]
         source: crate::github_app::Error,
     },
+    /// A redirect led to another origin (scheme, host or port) and the request there needed the
+    /// credentials, which are only ever sent to the origin they were configured for.
+    #[error(
+        "{url} redirected to another origin ({to}), which asked for credentials; they are only sent to the configured origin: set spec.url to the new location"
+    )]
+    CrossOriginRedirect {
+        /// The URL, redacted.
+        url: RedactedUrl,
+        /// Where the redirect pointed, redacted.
+        to: RedactedUrl,
+    },
+    /// A reply (a ref listing, an error page, the pack) grew past its byte limit.
+    #[error("{url} sent a {what} larger than the limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// The URL, redacted.
+        url: RedactedUrl,
+        /// `ref listing`, `pack` or `response`.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// A file of the repository is larger than the blob size limit.
+    #[error("{url} has a file larger than the blob size limit of {limit} bytes{}", path.as_ref().map(|p| format!(" ({p})")).unwrap_or_default())]
+    BlobTooLarge {
+        /// The URL, redacted.
+        url: RedactedUrl,
+        /// The file, when known.
+        path: Option<String>,
+        /// The limit.
+        limit: u64,
+    },
+    /// The blocking task running the fetch failed (a panic).
+    #[error("fetching {url} failed: {reason}")]
+    TaskFailed {
+        /// The URL, redacted.
+        url: RedactedUrl,
+        /// What happened.
+        reason: String,
+    },
     /// Writing the artifact failed.
     #[error("storing the artifact of {url} failed: {source}")]
     Store {
@@ -149,13 +190,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether trying again later may succeed without a spec or secret change.
+    /// Whether trying again later may succeed without a spec or secret change (requeue with
+    /// backoff); `false` means wait for a change of the object or its secret.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::RateLimited { .. }
             | Error::BudgetExhausted { .. }
             | Error::Timeout { .. }
             | Error::Transport { .. }
+            | Error::TaskFailed { .. }
             | Error::Git { .. } => true,
             Error::Http { status, .. } => *status == 429 || *status >= 500,
             Error::GitHubApp { source, .. } => source.is_transient(),
@@ -164,19 +207,23 @@ impl Error {
         }
     }
 
-    /// The Flux condition reason.
+    /// The Flux condition reason (`GitOperationFailed`, `AuthenticationFailed`, `URLInvalid`,
+    /// `StorageOperationFailed`), for conditions, events and metric labels.
     pub fn reason(&self) -> &'static str {
         match self {
             Error::InvalidUrl { .. } | Error::UnsupportedScheme { .. } => "URLInvalid",
             Error::InvalidCredentials { .. }
             | Error::AuthenticationFailed { .. }
+            | Error::CrossOriginRedirect { .. }
             | Error::GitHubApp { .. } => "AuthenticationFailed",
             Error::Store { .. } => "StorageOperationFailed",
             _ => "GitOperationFailed",
         }
     }
 
-    /// When the caller should try again, if the failure says.
+    /// When the caller should try again, if the failure says (a `Retry-After` or rate-limit reset
+    /// the fetch did not wait out, or the local per-host budget): requeue at this time instead of
+    /// the usual backoff.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after, .. } => *retry_after,
@@ -186,10 +233,12 @@ impl Error {
     }
 }
 
-/// What a fetch did.
+/// What a fetch did: "unchanged" (one ref listing, nothing downloaded) or "a new artifact is stored".
+#[doc(alias = "FetchOutcome")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The remote's revision equals the last one: nothing was downloaded.
+    /// The remote's revision equals the last one: only the (shared) ref listing was made, nothing
+    /// was downloaded and nothing was stored.
     Unchanged {
         /// The (unchanged) revision.
         revision: Revision,
@@ -208,6 +257,14 @@ impl Outcome {
     pub fn revision(&self) -> &Revision {
         match self {
             Outcome::Unchanged { revision } | Outcome::Fetched { revision, .. } => revision,
+        }
+    }
+
+    /// The stored artifact, when one was fetched.
+    pub fn artifact(&self) -> Option<&Artifact> {
+        match self {
+            Outcome::Unchanged { .. } => None,
+            Outcome::Fetched { artifact, .. } => Some(artifact),
         }
     }
 }
@@ -358,17 +415,24 @@ impl<C: RemoteClient> Fetcher<C> {
         request: &Request<'_>,
         interrupt: &Arc<AtomicBool>,
     ) -> Result<Outcome, Error> {
+        self.fetch_with_progress(request, interrupt, Arc::new(Discard))
+    }
+
+    /// [`Fetcher::fetch`], reporting bytes received, objects and files written to `progress`.
+    /// A caller sharing another's remote call (coalesced) gets no progress calls.
+    pub fn fetch_with_progress(
+        &self,
+        request: &Request<'_>,
+        interrupt: &Arc<AtomicBool>,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Outcome, Error> {
         let host = host_of(request.url)?;
         let remote = Remote {
             url: request.url,
             host: &host,
             credentials: request.credentials,
         };
-        let control = Control {
-            deadline: Instant::now() + self.options.timeout,
-            timeout: self.options.timeout,
-            interrupt: interrupt.clone(),
-        };
+        let control = Control::new(self.options.timeout, interrupt.clone(), progress);
         let selector = Selector::of(request.reference);
         // Nothing to compare with: fetch the ref directly (its own ls-refs names the commit), saving
         // the separate listing. A missing ref falls through to the listing for an error with near names.
@@ -376,10 +440,7 @@ impl<C: RemoteClient> Fetcher<C> {
             && let Some((name, full)) = direct_ref(&selector)
         {
             let resolved = Resolved {
-                revision: Revision {
-                    name: Some(name),
-                    commit: String::new(),
-                },
+                revision: git_revision(Some(name), ""),
                 ref_name: Some(full),
             };
             match self.fetch_shared(&remote, &resolved, request, &control) {
@@ -419,16 +480,27 @@ impl<C: RemoteClient> Fetcher<C> {
             url: request.url.to_owned(),
             credentials: request.credentials.fingerprint(),
             ref_name: resolved.ref_name.clone(),
-            commit: resolved.revision.commit.clone(),
+            commit: commit_of(&resolved.revision).to_owned(),
             ignore: request.ignore.map(str::to_owned),
         };
-        let (result, role) = self.fetch_flights.run(&key, || {
-            self.fetch_and_store(remote, resolved, request.ignore, control)
-        });
-        if role == Role::Follower {
-            inc(&self.metrics.coalesced_calls);
-        }
-        let (revision, artifact) = result?;
+        let mut attempt = 0;
+        let (revision, artifact) = loop {
+            attempt += 1;
+            let (result, role) = self.fetch_flights.run(&key, || {
+                self.fetch_and_store(remote, resolved, request.ignore, control)
+            });
+            if role == Role::Follower {
+                inc(&self.metrics.coalesced_calls);
+                // The leader's caller went away (its interrupt): that is no failure of ours.
+                if matches!(result, Err(Error::Interrupted { .. }))
+                    && !control.is_interrupted()
+                    && attempt < 3
+                {
+                    continue;
+                }
+            }
+            break result?;
+        };
         if let Some(object) = request.object {
             self.store
                 .record(object, &artifact, self.options.keep_artifacts)
@@ -461,22 +533,32 @@ impl<C: RemoteClient> Fetcher<C> {
                 return Ok(listing.clone());
             }
         }
-        let (result, role) = self.listing_flights.run(&key, || {
-            let scope = match scope {
-                Some(name) => Scope::Name(name),
-                None => Scope::HeadsAndTags,
-            };
-            inc(&self.metrics.ref_listings);
-            let listing = Arc::new(self.client.list_refs(remote, scope, control)?);
-            let mut listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
-            listings.retain(|_, (at, _)| now.saturating_sub(*at) < self.options.listing_ttl);
-            listings.insert(key.clone(), (self.clock.now(), listing.clone()));
-            Ok(listing)
-        });
-        if role == Role::Follower {
-            inc(&self.metrics.coalesced_calls);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (result, role) = self.listing_flights.run(&key, || {
+                let scope = match scope {
+                    Some(name) => Scope::Name(name),
+                    None => Scope::HeadsAndTags,
+                };
+                inc(&self.metrics.ref_listings);
+                let listing = Arc::new(self.client.list_refs(remote, scope, control)?);
+                let mut listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+                listings.retain(|_, (at, _)| now.saturating_sub(*at) < self.options.listing_ttl);
+                listings.insert(key.clone(), (self.clock.now(), listing.clone()));
+                Ok(listing)
+            });
+            if role == Role::Follower {
+                inc(&self.metrics.coalesced_calls);
+                if matches!(result, Err(Error::Interrupted { .. }))
+                    && !control.is_interrupted()
+                    && attempt < 3
+                {
+                    continue;
+                }
+            }
+            return result;
         }
-        result
     }
 
     fn fetch_and_store(
@@ -494,45 +576,54 @@ impl<C: RemoteClient> Fetcher<C> {
         let scratch = self.store.scratch_dir().map_err(store_err)?;
         let want = Want {
             ref_name: resolved.ref_name.as_deref(),
-            commit: &resolved.revision.commit,
+            commit: commit_of(&resolved.revision),
         };
         inc(&self.metrics.fetches);
         let tree = self.client.fetch(remote, &want, scratch.path(), control)?;
         let mut revision = resolved.revision.clone();
-        if tree.commit() != revision.commit {
+        if tree.commit() != commit_of(&revision) {
             if resolved.ref_name.is_none() {
                 return Err(Error::RefNotFound {
                     url: url(),
                     reason: ResolveError::NotFound {
                         kind: RefKind::Commit,
-                        name: revision.commit.clone(),
+                        name: commit_of(&revision).to_owned(),
                         similar: Vec::new(),
                     },
                 });
             }
             // The ref moved between listing and fetch: report what was fetched.
-            revision.commit = tree.commit().to_owned();
+            revision = git_revision(revision.reference.take(), tree.commit());
         }
-        let write_err = |e: std::io::Error| Error::Store {
-            url: url(),
-            source: Arc::new(store::Error::Io {
+        // A walk fails for a file over the blob limit, an archive over the artifact limit, or I/O.
+        let walk_err = |e: std::io::Error| {
+            if e.get_ref().is_some_and(|inner| inner.is::<BlobTooLarge>()) {
+                let blob = e
+                    .into_inner()
+                    .and_then(|inner| inner.downcast::<BlobTooLarge>().ok());
+                return Error::BlobTooLarge {
+                    url: url(),
+                    path: blob.as_ref().map(|b| b.path.clone()),
+                    limit: blob.map_or(0, |b| b.limit),
+                };
+            }
+            if e.kind() == std::io::ErrorKind::FileTooLarge {
+                return store_err(store::Error::TooLarge {
+                    limit: self.store_limit(),
+                });
+            }
+            store_err(store::Error::Io {
                 op: "write artifact",
                 path: self.store.root().to_owned(),
                 source: e,
-            }),
+            })
         };
-        let sourceignores = archive::collect_sourceignores(tree.as_ref()).map_err(write_err)?;
+        let sourceignores = archive::collect_sourceignores(tree.as_ref()).map_err(walk_err)?;
         let excludes = Excludes::new(&sourceignores, ignore);
         let pending = self.store.begin().map_err(store_err)?;
-        let pending = match archive::write_tar_gz(tree.as_ref(), &excludes, pending) {
-            Ok((_, pending)) => pending,
-            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
-                return Err(store_err(store::Error::TooLarge {
-                    limit: self.store_limit(),
-                }));
-            }
-            Err(e) => return Err(write_err(e)),
-        };
+        let (_, pending) =
+            archive::write_tar_gz(tree.as_ref(), &excludes, pending, control.progress.as_ref())
+                .map_err(walk_err)?;
         let artifact = self.store.commit(pending).map_err(store_err)?;
         Ok((revision, artifact))
     }

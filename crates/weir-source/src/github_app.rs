@@ -228,7 +228,12 @@ fn request_token(
                 .call()
                 .map_err(unreachable)?;
             check(base, WHAT, reply.status().as_u16())?;
-            let text = reply.body_mut().read_to_string().map_err(|_| bad())?;
+            let text = reply
+                .body_mut()
+                .with_config()
+                .limit(MAX_API_REPLY)
+                .read_to_string()
+                .map_err(|_| bad())?;
             let installations: Vec<InstallationReply> =
                 serde_json::from_str(&text).map_err(|_| bad())?;
             installations
@@ -261,11 +266,19 @@ fn request_token(
         base_url: base.to_owned(),
         what: WHAT,
     };
-    let text = reply.body_mut().read_to_string().map_err(|_| bad())?;
+    let text = reply
+        .body_mut()
+        .with_config()
+        .limit(MAX_API_REPLY)
+        .read_to_string()
+        .map_err(|_| bad())?;
     let body: TokenReply = serde_json::from_str(&text).map_err(|_| bad())?;
     let expires = parse_rfc3339_utc(&body.expires_at).ok_or_else(bad)?;
     Ok((Secret::new(body.token), expires))
 }
+
+/// The most bytes read from a GitHub API reply (a token, or 100 installations, is a few KiB).
+const MAX_API_REPLY: u64 = 4 << 20;
 
 fn check(base: &str, what: &'static str, status: u16) -> Result<(), Error> {
     if (200..300).contains(&status) {

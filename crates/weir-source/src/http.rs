@@ -6,7 +6,7 @@ use std::{
     io::{self, BufRead, BufReader, Cursor, Read, Write},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -16,6 +16,7 @@ use gix_transport::client::blocking_io::http::{GetResponse, Http, PostBodyDataKi
 use crate::{
     budget::{BudgetExhausted, HostBudgets},
     metrics::{HostCounters, Metrics, inc},
+    progress::Progress,
     redact::Secret,
 };
 
@@ -33,6 +34,10 @@ pub(crate) enum Failure {
     Budget(BudgetExhausted),
     /// The operation's deadline passed.
     Timeout,
+    /// A reply passed its byte limit.
+    TooLarge { what: &'static str, limit: u64 },
+    /// A redirect went to another origin, which asked for the credentials (not sent there).
+    CrossOriginRedirect { to: String },
     /// The interrupt flag was raised.
     Interrupted,
     /// Connecting or reading failed.
@@ -52,6 +57,13 @@ pub(crate) struct HttpContext {
     pub max_attempts: u32,
     pub interrupt: Arc<AtomicBool>,
     pub failure: Mutex<Option<Failure>>,
+    /// Bytes received by this operation's requests, for [`Progress::bytes_received`].
+    pub received: AtomicU64,
+    pub progress: Arc<dyn Progress>,
+    /// The origin (scheme, host, port) of the configured URL: the only one credentials go to.
+    pub origin: Origin,
+    /// Byte limits of replies.
+    pub limits: ResponseLimits,
 }
 
 impl HttpContext {
@@ -59,7 +71,8 @@ impl HttpContext {
         let kind = match &failure {
             Failure::Status(401 | 403) => io::ErrorKind::PermissionDenied,
             Failure::Timeout => io::ErrorKind::TimedOut,
-            Failure::Interrupted => io::ErrorKind::Interrupted,
+            // Not `ErrorKind::Interrupted`: std's read loops retry that kind forever.
+            Failure::Interrupted => io::ErrorKind::Other,
             _ => io::ErrorKind::Other,
         };
         let text = match &failure {
@@ -68,6 +81,8 @@ impl HttpContext {
             }
             Failure::Budget(b) => b.to_string(),
             Failure::Timeout => "deadline passed".to_owned(),
+            Failure::TooLarge { what, limit } => format!("{what} larger than {limit} bytes"),
+            Failure::CrossOriginRedirect { to } => format!("redirected to {to}"),
             Failure::Interrupted => "interrupted".to_owned(),
             Failure::Transport(t) => t.clone(),
         };
@@ -108,7 +123,10 @@ impl HttpContext {
         Ok(())
     }
 
-    /// Sends one request, retrying rate limits and 502/503/504 while the waits fit the deadline.
+    /// Sends one request, retrying rate limits and 502/503/504 while the waits fit the deadline, and
+    /// following redirects of GETs (at most [`MAX_REDIRECTS`]). Credentials go only to the origin
+    /// they were configured for: a hop to another origin is sent without them, and if that origin
+    /// then asks for credentials the request fails with [`Failure::CrossOriginRedirect`].
     fn send(
         &self,
         url: &str,
@@ -116,7 +134,11 @@ impl HttpContext {
         body: Option<&[u8]>,
     ) -> Result<Exchange, io::Error> {
         let mut backoff = Duration::from_millis(500);
-        for attempt in 1..=self.max_attempts.max(1) {
+        let mut current = url.to_owned();
+        let mut attempt = 0u32;
+        let mut hops = 0u32;
+        loop {
+            attempt += 1;
             if self.interrupt.load(Ordering::Relaxed) {
                 return Err(self.fail(Failure::Interrupted));
             }
@@ -128,18 +150,20 @@ impl HttpContext {
                 return Err(self.fail(Failure::Budget(exhausted)));
             }
             inc(&self.counters.requests);
+            let same_origin = Origin::of(&current).is_some_and(|o| o == self.origin);
+            let auth = self.auth_header.as_ref().filter(|_| same_origin);
             let result = match body {
                 None => {
                     let mut req = self
                         .agent
-                        .get(url)
+                        .get(&current)
                         .config()
                         .timeout_global(Some(remaining))
                         .build();
                     for (k, v) in headers {
                         req = req.header(k, v);
                     }
-                    if let Some(auth) = &self.auth_header {
+                    if let Some(auth) = auth {
                         req = req.header("Authorization", auth.expose());
                     }
                     req.call()
@@ -147,14 +171,14 @@ impl HttpContext {
                 Some(body) => {
                     let mut req = self
                         .agent
-                        .post(url)
+                        .post(&current)
                         .config()
                         .timeout_global(Some(remaining))
                         .build();
                     for (k, v) in headers {
                         req = req.header(k, v);
                     }
-                    if let Some(auth) = &self.auth_header {
+                    if let Some(auth) = auth {
                         req = req.header("Authorization", auth.expose());
                     }
                     req.send(body)
@@ -174,13 +198,36 @@ impl HttpContext {
                     head.extend_from_slice(value.as_bytes());
                     head.extend_from_slice(b"\r\n");
                 }
-                use ureq::ResponseExt;
-                let final_url = response.get_uri().to_string();
+                let (what, limit) = body_limit(&current, body, self.limits);
                 return Ok(Exchange {
                     headers: head,
-                    final_url,
+                    final_url: current,
                     body: response.into_body().into_reader(),
+                    what,
+                    limit,
+                    read: 0,
                 });
+            }
+            if matches!(status, 301 | 302 | 303 | 307 | 308) && body.is_none() {
+                let location = response
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| resolve_location(&current, l));
+                match location {
+                    Some(next) if hops < MAX_REDIRECTS => {
+                        hops += 1;
+                        attempt -= 1;
+                        current = next;
+                        continue;
+                    }
+                    _ => return Err(self.fail(Failure::Status(status))),
+                }
+            }
+            if matches!(status, 401 | 403) && self.auth_header.is_some() && !same_origin {
+                return Err(self.fail(Failure::CrossOriginRedirect {
+                    to: origin_text(&current),
+                }));
             }
             let rate_limited = status == 429
                 || (status == 403
@@ -197,7 +244,7 @@ impl HttpContext {
             }
             let wait = hinted.unwrap_or(backoff);
             let fits = wait <= self.max_retry_wait && self.remaining().is_some_and(|r| r > wait);
-            if attempt == self.max_attempts || !fits {
+            if attempt >= self.max_attempts.max(1) || !fits {
                 return Err(self.fail(if rate_limited {
                     Failure::RateLimited {
                         status,
@@ -210,8 +257,100 @@ impl HttpContext {
             self.pause(wait)?;
             backoff = (backoff * 2).min(self.max_retry_wait);
         }
-        Err(self.fail(Failure::Timeout))
     }
+}
+
+/// Redirects followed per request (git's curl default is 20; a Git host needs one or two).
+pub(crate) const MAX_REDIRECTS: u32 = 5;
+
+/// Byte limits on what a server may send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponseLimits {
+    /// A ref advertisement or `ls-refs` reply, and any other reply that is not a pack.
+    pub listing: u64,
+    /// The reply of a fetch (the pack).
+    pub pack: u64,
+}
+
+/// What a reply to `url` with request `body` carries, and its limit.
+fn body_limit(url: &str, body: Option<&[u8]>, limits: ResponseLimits) -> (&'static str, u64) {
+    let is_fetch =
+        body.is_some_and(|b| !contains(b, b"command=ls-refs") && url.ends_with("/git-upload-pack"));
+    if is_fetch {
+        ("pack", limits.pack)
+    } else {
+        ("ref listing", limits.listing)
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The origin of a URL: scheme, host and port (the scheme's default when absent), lowercase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    pub(crate) fn of(url: &str) -> Option<Origin> {
+        let uri: ureq::http::Uri = url.parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let port = match (uri.port_u16(), scheme.as_str()) {
+            (Some(p), _) => p,
+            (None, "https") => 443,
+            (None, "http") => 80,
+            _ => return None,
+        };
+        Some(Origin {
+            host: uri.host()?.to_ascii_lowercase(),
+            scheme,
+            port,
+        })
+    }
+}
+
+/// `scheme://host:port` of `url`, for messages (never the path or user info).
+fn origin_text(url: &str) -> String {
+    match Origin::of(url) {
+        Some(o) => format!("{}://{}:{}", o.scheme, o.host, o.port),
+        None => "an unparsable location".to_owned(),
+    }
+}
+
+/// The absolute URL a `Location` header names, relative to `base`; only http(s) targets.
+fn resolve_location(base: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    let lower = location.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Some(location.to_owned());
+    }
+    if lower.contains("://") {
+        return None;
+    }
+    let scheme_end = base.find("://")?;
+    let scheme = &base[..scheme_end];
+    if let Some(rest) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{rest}"));
+    }
+    let after = &base[scheme_end + 3..];
+    let authority_end = after.find('/').unwrap_or(after.len());
+    let root = &base[..scheme_end + 3 + authority_end];
+    if location.starts_with('/') {
+        return Some(format!("{root}{location}"));
+    }
+    let path = after[authority_end..]
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    let dir = match path.rfind('/') {
+        Some(i) => &path[..=i],
+        None => "/",
+    };
+    Some(format!("{root}{dir}{location}"))
 }
 
 /// `Retry-After` in seconds or as an HTTP date, else GitHub's `x-ratelimit-reset` when the remaining
@@ -269,6 +408,12 @@ struct Exchange {
     /// Where the request ended after redirects.
     final_url: String,
     body: ureq::BodyReader<'static>,
+    /// What the body is, for the error when it passes `limit`.
+    what: &'static str,
+    /// The most bytes read from `body`.
+    limit: u64,
+    /// Bytes read so far.
+    read: u64,
 }
 
 /// A request whose body is still being written: sent on the first read of its reply.
@@ -341,7 +486,8 @@ impl BufRead for Headers {
 /// The reply's body, counted into the metrics and stopped by the interrupt flag.
 pub(crate) struct Body {
     shared: Shared,
-    reader: Option<ureq::BodyReader<'static>>,
+    /// The reply's body, what it is, its byte limit and the bytes read so far.
+    reader: Option<(ureq::BodyReader<'static>, &'static str, u64, u64)>,
 }
 
 impl Read for Body {
@@ -361,8 +507,12 @@ impl Read for Body {
                         headers: exchange.headers,
                         final_url: exchange.final_url,
                         body: ureq::Body::builder().data(Vec::new()).into_reader(),
+                        what: exchange.what,
+                        limit: exchange.limit,
+                        read: 0,
                     }));
-                    self.reader = Some(exchange.body);
+                    self.reader =
+                        Some((exchange.body, exchange.what, exchange.limit, exchange.read));
                 }
                 other => {
                     let err = match &other {
@@ -374,12 +524,34 @@ impl Read for Body {
                 }
             }
         }
-        let reader = self.reader.as_mut().expect("set above");
-        match reader.read(buf) {
+        let (reader, what, limit, read) = self.reader.as_mut().expect("set above");
+        if *read > *limit {
+            return Err(ctx.fail(Failure::TooLarge {
+                what,
+                limit: *limit,
+            }));
+        }
+        // Never ask for more than one byte past the limit: a reply that keeps going is cut there.
+        let room =
+            usize::try_from(limit.saturating_sub(*read).saturating_add(1)).unwrap_or(usize::MAX);
+        let take = buf.len().min(room);
+        match reader.read(&mut buf[..take]) {
             Ok(n) => {
+                *read = read.saturating_add(n as u64);
+                if *read > *limit {
+                    return Err(ctx.fail(Failure::TooLarge {
+                        what,
+                        limit: *limit,
+                    }));
+                }
                 ctx.metrics
                     .bytes_fetched
                     .fetch_add(n as u64, Ordering::Relaxed);
+                let total = ctx
+                    .received
+                    .fetch_add(n as u64, Ordering::Relaxed)
+                    .saturating_add(n as u64);
+                ctx.progress.bytes_received(total);
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut || ctx.remaining().is_none() => {

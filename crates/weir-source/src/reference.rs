@@ -1,7 +1,7 @@
 //! `spec.ref` of a GitRepository, resolved against a remote ref listing exactly as Flux does, and the
 //! revision strings Flux writes into status.
 
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 /// The default branch when `spec.ref` names nothing (Flux's default, not the remote's HEAD).
 pub const DEFAULT_BRANCH: &str = "master";
@@ -121,53 +121,20 @@ impl RemoteRef {
 }
 
 /// A revision in Flux's format: `main@sha1:<hex>`, `v1.2.0@sha1:<hex>`, `refs/heads/main@sha1:<hex>`,
-/// or `sha1:<hex>` for a bare commit.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Revision {
-    /// The part before `@`, if any.
-    pub name: Option<String>,
-    /// The commit, 40 hex digits.
-    pub commit: String,
-}
+/// or `sha1:<hex>` for a bare commit: weir-api's type, shared with every crate.
+pub use weir_api::Revision;
 
-impl fmt::Display for Revision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(name) => write!(f, "{name}@sha1:{}", self.commit),
-            None => write!(f, "sha1:{}", self.commit),
-        }
+/// The revision of `commit` (40 hex digits) reached through `name`.
+pub fn git_revision(name: Option<String>, commit: &str) -> Revision {
+    Revision {
+        reference: name,
+        digest: weir_api::Digest::sha1(commit.to_ascii_lowercase()),
     }
 }
 
-/// A revision string that is not in Flux's format.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("revision {input:?} is not of the form [NAME@]sha1:<40 hex digits>")]
-pub struct ParseRevisionError {
-    /// What was given.
-    pub input: String,
-}
-
-impl FromStr for Revision {
-    type Err = ParseRevisionError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseRevisionError {
-            input: s.to_owned(),
-        };
-        let (name, digest) = match s.rsplit_once('@') {
-            Some((name, digest)) if !name.is_empty() => (Some(name.to_owned()), digest),
-            Some(_) => return Err(err()),
-            None => (None, s),
-        };
-        let commit = digest.strip_prefix("sha1:").ok_or_else(err)?;
-        if !is_full_sha1(commit) {
-            return Err(err());
-        }
-        Ok(Revision {
-            name,
-            commit: commit.to_ascii_lowercase(),
-        })
-    }
+/// The commit a Git revision names (its `sha1` digest's hex).
+pub fn commit_of(revision: &Revision) -> &str {
+    &revision.digest.hex
 }
 
 /// Whether `s` is 40 hex digits.
@@ -180,7 +147,7 @@ pub fn is_full_sha1(s: &str) -> bool {
 pub struct Resolved {
     /// The revision to report.
     pub revision: Revision,
-    /// The full reference name to fetch, or `None` to fetch [`Revision::commit`] by id.
+    /// The full reference name to fetch, or `None` to fetch the revision's commit by id.
     pub ref_name: Option<String>,
 }
 
@@ -246,38 +213,26 @@ pub fn resolve(selector: &Selector, refs: &[RemoteRef]) -> Result<Resolved, Reso
                 return Err(ResolveError::InvalidCommit { sha: sha.clone() });
             }
             Ok(Resolved {
-                revision: Revision {
-                    name: branch.clone(),
-                    commit: sha.clone(),
-                },
+                revision: git_revision(branch.clone(), sha),
                 ref_name: None,
             })
         }
         Selector::Branch(branch) => {
             let full = format!("refs/heads/{branch}");
             find(refs, &full, RefKind::Branch, branch, "refs/heads/").map(|r| Resolved {
-                revision: Revision {
-                    name: Some(branch.clone()),
-                    commit: r.commit().to_owned(),
-                },
+                revision: git_revision(Some(branch.clone()), r.commit()),
                 ref_name: Some(full),
             })
         }
         Selector::Tag(tag) => {
             let full = format!("refs/tags/{tag}");
             find(refs, &full, RefKind::Tag, tag, "refs/tags/").map(|r| Resolved {
-                revision: Revision {
-                    name: Some(tag.clone()),
-                    commit: r.commit().to_owned(),
-                },
+                revision: git_revision(Some(tag.clone()), r.commit()),
                 ref_name: Some(full),
             })
         }
         Selector::Name(name) => find(refs, name, RefKind::Name, name, "refs/").map(|r| Resolved {
-            revision: Revision {
-                name: Some(name.clone()),
-                commit: r.commit().to_owned(),
-            },
+            revision: git_revision(Some(name.clone()), r.commit()),
             ref_name: Some(name.clone()),
         }),
         Selector::Semver(range) => {
@@ -295,10 +250,7 @@ pub fn resolve(selector: &Selector, refs: &[RemoteRef]) -> Result<Resolved, Reso
                 .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)));
             match best {
                 Some((_, tag, r)) => Ok(Resolved {
-                    revision: Revision {
-                        name: Some(tag.to_owned()),
-                        commit: r.commit().to_owned(),
-                    },
+                    revision: git_revision(Some(tag.to_owned()), r.commit()),
                     ref_name: Some(r.name.clone()),
                 }),
                 None => Err(ResolveError::NotFound {
@@ -557,7 +509,8 @@ mod tests {
     fn semver_should_pick_the_highest_matching_tag() {
         let refs = listing();
         let pick = |range: &str| {
-            resolve(&Selector::Semver(range.into()), &refs).map(|r| r.revision.name.expect("named"))
+            resolve(&Selector::Semver(range.into()), &refs)
+                .map(|r| r.revision.reference.expect("named"))
         };
         assert_eq!(pick(">=1.0.0 <2.0.0").as_deref(), Ok("v1.10.0"));
         assert_eq!(pick("~1.2").as_deref(), Ok("v1.2.0"));

@@ -8,13 +8,14 @@ use std::{
     sync::Mutex,
 };
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
+pub use weir_api::Digest;
 
 /// A stored artifact.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Artifact {
     /// `sha256:<hex>` of the archive bytes.
-    pub digest: String,
+    pub digest: Digest,
     /// Archive size in bytes.
     pub size: u64,
     /// Where it lives.
@@ -117,9 +118,10 @@ impl ArtifactStore {
     }
 
     /// Where the artifact with `digest` lives (whether or not it exists).
-    pub fn path_of(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.root.join("sha256").join(format!("{hex}.tar.gz"))
+    pub fn path_of(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("sha256")
+            .join(format!("{}.tar.gz", digest.hex))
     }
 
     /// Starts writing an artifact: a temp file in the store, hashed and size-checked as it is written.
@@ -157,7 +159,7 @@ impl ArtifactStore {
         file.as_file()
             .sync_all()
             .map_err(Error::io("fsync", &tmp_dir))?;
-        let digest = format!("sha256:{:x}", hasher.finalize());
+        let digest = Digest::sha256(format!("{:x}", hasher.finalize()));
         let path = self.path_of(&digest);
         if path.exists() {
             return Ok(Artifact { digest, size, path });
@@ -177,8 +179,9 @@ impl ArtifactStore {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let path = self.history_path(object);
         let mut digests = read_history(&path);
-        digests.retain(|d| d != &artifact.digest);
-        digests.push(artifact.digest.clone());
+        let digest = artifact.digest.to_string();
+        digests.retain(|d| d != &digest);
+        digests.push(digest);
         let excess = digests.len().saturating_sub(keep.max(1));
         digests.drain(..excess);
         let tmp = tempfile::NamedTempFile::new_in(self.root.join("objects"))
@@ -333,7 +336,7 @@ mod tests {
         let store = ArtifactStore::open(dir.path(), Options::default()).expect("open");
         let a = put(&store, b"hello").expect("stored");
         assert_eq!(
-            a.digest,
+            a.digest.to_string(),
             "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
         assert_eq!(fs::read(&a.path).expect("exists"), b"hello");
@@ -386,11 +389,11 @@ mod tests {
             .record("GitRepository/ns/b", &arts[0], 2)
             .expect("recorded");
         let report = store.gc().expect("gc");
-        assert_eq!(report.removed, vec![arts[1].digest.clone()]);
+        assert_eq!(report.removed, vec![arts[1].digest.to_string()]);
         assert!(arts[0].path.exists() && arts[2].path.exists() && arts[3].path.exists());
         assert_eq!(
             store.history("GitRepository/ns/a"),
-            vec![arts[2].digest.clone(), arts[3].digest.clone()]
+            vec![arts[2].digest.to_string(), arts[3].digest.to_string()]
         );
     }
 }

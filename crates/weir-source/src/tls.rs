@@ -10,8 +10,9 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 pub struct InvalidCa;
 
 /// Builds an agent that trusts `ca_pem` (when given) instead of the built-in roots, gives up connecting
-/// after `connect_timeout`, never turns HTTP statuses into errors (callers map them) and never sends
-/// credentials across a redirect to another host.
+/// after `connect_timeout`, never turns HTTP statuses into errors (callers map them) and follows no
+/// redirect itself: the Git HTTP layer follows them hop by hop, so that credentials only ever go to
+/// the origin they were configured for.
 pub fn agent(ca_pem: Option<&[u8]>, connect_timeout: Duration) -> Result<ureq::Agent, InvalidCa> {
     let roots = match ca_pem {
         None => RootCerts::WebPki,
@@ -37,9 +38,8 @@ pub fn agent(ca_pem: Option<&[u8]>, connect_timeout: Duration) -> Result<ureq::A
         .tls_config(tls)
         .http_status_as_error(false)
         .timeout_connect(Some(connect_timeout))
-        .max_redirects(5)
-        // Credentials follow a redirect only to the same host over https.
-        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+        .max_redirects(0)
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .user_agent(concat!("weir/", env!("CARGO_PKG_VERSION")))
         .build()
         .into())

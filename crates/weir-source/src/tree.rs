@@ -29,6 +29,18 @@ pub enum Visit {
     Skip,
 }
 
+/// A file larger than the blob size limit, carried inside the `io::Error` of a walk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path} is {size} bytes, over the blob size limit of {limit} bytes")]
+pub struct BlobTooLarge {
+    /// The file.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// The limit.
+    pub limit: u64,
+}
+
 /// Loads an entry's content on demand, so skipped files are never read.
 pub type Load<'a> = &'a mut dyn FnMut() -> io::Result<Vec<u8>>;
 

@@ -53,7 +53,7 @@ async fn apply_creates_objects_and_unchanged_reapply_makes_no_writes() {
         service("web"),
     ];
     let first = applier
-        .apply(set.clone(), &options("shop", &ns))
+        .run(set.clone(), &options("shop", &ns))
         .await
         .expect("first apply");
     assert_eq!(
@@ -91,7 +91,7 @@ async fn apply_creates_objects_and_unchanged_reapply_makes_no_writes() {
     );
 
     let again = applier
-        .apply(set, &options("shop", &ns))
+        .run(set, &options("shop", &ns))
         .await
         .expect("re-apply");
     assert!(
@@ -109,7 +109,7 @@ async fn a_change_writes_only_the_changed_object() {
     let ns = namespace("change");
     let applier = applier().await;
     applier
-        .apply(
+        .run(
             vec![
                 config_map("a", json!({"k": "1"})),
                 config_map("b", json!({"k": "1"})),
@@ -119,7 +119,7 @@ async fn a_change_writes_only_the_changed_object() {
         .await
         .expect("first apply");
     let out = applier
-        .apply(
+        .run(
             vec![
                 config_map("a", json!({"k": "2"})),
                 config_map("b", json!({"k": "1"})),
@@ -136,7 +136,7 @@ async fn a_change_writes_only_the_changed_object() {
 
     // Removing a field removes it from the cluster (the digest changed although live still has it).
     let out = applier
-        .apply(
+        .run(
             vec![
                 config_map("a", json!({})),
                 config_map("b", json!({"k": "1"})),
@@ -167,7 +167,7 @@ async fn prune_deletes_what_left_the_set_except_prune_disabled() {
         deployment("old", 1),
     ];
     applier
-        .apply(set, &options("p", &ns))
+        .run(set, &options("p", &ns))
         .await
         .expect("first apply");
 
@@ -175,7 +175,7 @@ async fn prune_deletes_what_left_the_set_except_prune_disabled() {
     opts.dry_run = true;
     opts.prune = true;
     let planned = applier
-        .apply(vec![config_map("stay", json!({}))], &opts)
+        .run(vec![config_map("stay", json!({}))], &opts)
         .await
         .expect("dry-run");
     assert_eq!(action_of(&planned, "ConfigMap", "gone"), Action::Pruned);
@@ -187,7 +187,7 @@ async fn prune_deletes_what_left_the_set_except_prune_disabled() {
 
     opts.dry_run = false;
     let out = applier
-        .apply(vec![config_map("stay", json!({}))], &opts)
+        .run(vec![config_map("stay", json!({}))], &opts)
         .await
         .expect("prune apply");
     assert_eq!(action_of(&out, "ConfigMap", "gone"), Action::Pruned);
@@ -213,14 +213,14 @@ async fn drift_is_shown_by_dry_run_and_repaired_by_apply() {
     let applier = applier().await;
     let set = vec![deployment("web", 2)];
     applier
-        .apply(set.clone(), &options("d", &ns))
+        .run(set.clone(), &options("d", &ns))
         .await
         .expect("first apply");
     kubectl(&["scale", "deployment/web", "--replicas=5", "-n", &ns]);
 
     let mut opts = options("d", &ns);
     opts.dry_run = true;
-    let planned = applier.apply(set.clone(), &opts).await.expect("dry-run");
+    let planned = applier.run(set.clone(), &opts).await.expect("dry-run");
     let change = &planned.changes[0];
     assert_eq!(change.action, Action::Configured);
     assert!(planned.has_changes());
@@ -235,10 +235,7 @@ async fn drift_is_shown_by_dry_run_and_repaired_by_apply() {
         5
     );
 
-    let out = applier
-        .apply(set, &options("d", &ns))
-        .await
-        .expect("repair");
+    let out = applier.run(set, &options("d", &ns)).await.expect("repair");
     assert_eq!(out.changes[0].action, Action::Configured);
     assert_eq!(
         get("deployment", &ns, "web").expect("web")["spec"]["replicas"],
@@ -253,7 +250,7 @@ async fn wait_passes_when_deployments_roll_out_on_fake_nodes() {
     let mut opts = options("h", &ns);
     opts.wait = true;
     let out = applier
-        .apply(vec![deployment("web", 2), service("web")], &opts)
+        .run(vec![deployment("web", 2), service("web")], &opts)
         .await
         .expect("apply and wait");
     assert_eq!(out.changes.len(), 2);
@@ -271,7 +268,7 @@ async fn wait_timeout_names_each_unhealthy_object_and_why() {
     opts.wait = true;
     opts.timeout = Duration::from_secs(5);
     let err = applier
-        .apply(vec![stuck, config_map("fine", json!({}))], &opts)
+        .run(vec![stuck, config_map("fine", json!({}))], &opts)
         .await
         .expect_err("cannot become ready");
     let msg = err.to_string();
@@ -308,7 +305,7 @@ async fn crd_and_custom_resource_apply_in_one_set() {
     // Custom resource first in the set: staging must still put the CRD and the namespace first.
     let set = vec![widget, crd, namespace];
     let out = applier
-        .apply(set.clone(), &options("crd", &ns))
+        .run(set.clone(), &options("crd", &ns))
         .await
         .expect("apply CRD and CR together");
     assert_eq!(
@@ -322,7 +319,7 @@ async fn crd_and_custom_resource_apply_in_one_set() {
         3
     );
     let again = applier
-        .apply(set, &options("crd", &ns))
+        .run(set, &options("crd", &ns))
         .await
         .expect("re-apply");
     assert!(!again.has_changes(), "{:?}", actions(&again));
@@ -336,7 +333,7 @@ async fn invalid_input_applies_nothing_and_names_object_and_field() {
     let mut bad = deployment("bad", 1);
     bad["spec"]["replicaz"] = json!(2);
     let err = applier
-        .apply(vec![config_map("good", json!({})), bad], &options("i", &ns))
+        .run(vec![config_map("good", json!({})), bad], &options("i", &ns))
         .await
         .expect_err("unknown field is rejected");
     let msg = err.to_string();
@@ -355,7 +352,7 @@ async fn invalid_input_applies_nothing_and_names_object_and_field() {
     let widget = json!({"apiVersion": "v1", "kind": "Wdiget", "metadata": {"name": "x"}});
     let typo = json!({"apiVersion": "v1", "kind": "Configmap", "metadata": {"name": "y"}});
     let err = applier
-        .apply(
+        .run(
             vec![config_map("good", json!({})), widget, typo],
             &options("i", &ns),
         )
@@ -380,14 +377,14 @@ async fn immutable_field_change_fails_clearly_or_recreates_with_force() {
     let ns = namespace("immutable");
     let applier = applier().await;
     applier
-        .apply(vec![deployment("web", 1)], &options("m", &ns))
+        .run(vec![deployment("web", 1)], &options("m", &ns))
         .await
         .expect("first apply");
     let mut changed = deployment("web", 1);
     changed["spec"]["selector"]["matchLabels"]["tier"] = json!("x");
     changed["spec"]["template"]["metadata"]["labels"]["tier"] = json!("x");
     let err = applier
-        .apply(vec![changed.clone()], &options("m", &ns))
+        .run(vec![changed.clone()], &options("m", &ns))
         .await
         .expect_err("selector is immutable");
     let msg = err.to_string();
@@ -397,7 +394,7 @@ async fn immutable_field_change_fails_clearly_or_recreates_with_force() {
     );
     let mut opts = options("m", &ns);
     opts.force = true;
-    let out = applier.apply(vec![changed], &opts).await.expect("recreate");
+    let out = applier.run(vec![changed], &opts).await.expect("recreate");
     assert_eq!(out.changes[0].action, Action::Recreated);
     assert_eq!(
         get("deployment", &ns, "web").expect("web")["spec"]["selector"]["matchLabels"]["tier"],
@@ -419,7 +416,7 @@ async fn a_run_killed_part_way_converges_on_rerun_without_orphans() {
         let ns = namespace("killed");
         let mut opts = options("k", &ns);
         opts.concurrency = 2;
-        let run = applier.apply(set_a.clone(), &opts);
+        let run = applier.run(set_a.clone(), &opts);
         if tokio::time::timeout(Duration::from_millis(delay_ms), run)
             .await
             .is_ok()
@@ -452,7 +449,7 @@ async fn a_run_killed_part_way_converges_on_rerun_without_orphans() {
         let set_b: Vec<Value> = set_a[..100].to_vec();
         let mut opts = options("k", &ns);
         opts.prune = true;
-        applier.apply(set_b, &opts).await.expect("rerun");
+        applier.run(set_b, &opts).await.expect("rerun");
         let names: Vec<String> = kubectl(&[
             "get",
             "configmaps",

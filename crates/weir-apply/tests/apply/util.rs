@@ -55,7 +55,12 @@ pub fn env() -> &'static TestEnv {
 
 /// An applier on the shared control plane.
 pub async fn applier() -> Applier {
-    Applier::from_kubeconfig(Some(&env().kubeconfig), None)
+    Applier::new(client().await)
+}
+
+/// A client on the shared control plane.
+pub async fn client() -> kube::Client {
+    weir_apply::client(Some(&env().kubeconfig), None)
         .await
         .expect("client for testenv")
 }

@@ -98,9 +98,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(async {
-        let applier =
-            Applier::from_kubeconfig(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
-        applier.apply(manifests, &opts).await
+        let client =
+            weir_apply::client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+        Applier::new(client).run(manifests, &opts).await
     });
     let outcome = outcome.with_context(|| {
         format!(

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use weir_api::ObjectKey;
-use weir_check::{CheckOptions, Severity, Status};
+use weir_check::{CheckOptions, Severity, SourceMapping, Status};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -27,17 +27,23 @@ pub struct KsArgs {
     /// The repository root.
     #[arg(long, visible_alias = "path", default_value = ".")]
     dir: PathBuf,
-    /// The cluster directory Flux syncs first, relative to --dir.
+    /// The cluster directory Flux syncs first, relative to --dir (found when the repository has
+    /// only one).
     #[arg(long)]
     cluster: Option<PathBuf>,
+    /// Another source checked out locally: `[KIND/][NAMESPACE/]NAME=DIR` (repeatable).
+    #[arg(long = "source", value_name = "NAME=DIR")]
+    sources: Vec<SourceMapping>,
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     let Command::Kustomization(args) = command;
+    let cluster = super::check::cluster_dir(&args.dir, args.cluster)?;
     let checked = weir_check::check(
         &args.dir,
         &CheckOptions {
-            cluster: args.cluster,
+            cluster: Some(cluster),
+            sources: args.sources,
         },
     )
     .with_context(|| format!("checking {}", args.dir.display()))?;
@@ -48,14 +54,29 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         .iter()
         .find(|k| k.namespace == key.namespace && k.name == key.name)
     else {
-        let known: Vec<String> = checked
-            .report
-            .kustomizations
+        let kustomizations = &checked.report.kustomizations;
+        let elsewhere: Vec<&str> = kustomizations
+            .iter()
+            .filter(|k| k.name == key.name)
+            .map(|k| k.namespace.as_str())
+            .collect();
+        if let [ns] = elsewhere.as_slice() {
+            bail!("no Kustomization {key}; it is in namespace {ns}: add -n {ns}");
+        }
+        if !elsewhere.is_empty() {
+            bail!(
+                "no Kustomization {key}; there is one named {} in namespaces {}: choose one with -n",
+                key.name,
+                elsewhere.join(", ")
+            );
+        }
+        let known: Vec<String> = kustomizations
             .iter()
             .map(|k| format!("{}/{}", k.namespace, k.name))
             .collect();
         bail!(
-            "no Kustomization {key} in this repository; defined: {}",
+            "no Kustomization {key} in this repository{}; defined: {}",
+            weir_api::suggest::did_you_mean(&key.to_string(), known.iter().map(String::as_str), 3),
             known.join(", ")
         );
     };

@@ -219,7 +219,7 @@ fn every_kind_of_ref_should_resolve_like_flux() {
             !files.contains_key("logo.png") && !files.keys().any(|k| k.starts_with(".github")),
             "defaults excluded"
         );
-        assert!(artifact.digest.starts_with("sha256:") && artifact.path.exists());
+        assert!(artifact.digest.algorithm == "sha256" && artifact.path.exists());
     }
     let (_, artifact) = fetched(fetch_ref(&env, GitRef::default(), &none, None).expect("fetches"));
     assert_eq!(
@@ -517,7 +517,7 @@ fn concurrent_callers_should_share_one_remote_call() {
             })
         })
         .collect();
-    let digests: Vec<String> = handles
+    let digests: Vec<weir_source::Digest> = handles
         .into_iter()
         .map(|h| h.join().expect("no panic"))
         .collect();
@@ -676,6 +676,10 @@ fn artifact_over_the_size_limit_should_fail_clearly() {
 }
 
 mod github_app;
+mod hostile;
+mod proptests;
+
+mod shared;
 mod simulation;
 mod ssh;
 mod tls_server;

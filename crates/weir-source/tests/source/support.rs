@@ -154,6 +154,10 @@ pub struct Behaviour {
     pub rename: Option<(String, String)>,
     /// Time spent in `git http-backend` so far (server-side cost of the requests).
     pub backend_time: Duration,
+    /// Every request is answered `302` to this base URL plus the request's path (another origin).
+    pub redirect_to: Option<String>,
+    /// Flip bytes in the middle of the pack of an upload-pack reply.
+    pub corrupt_pack: bool,
 }
 
 /// `git http-backend` behind a minimal HTTP/1.1 server on 127.0.0.1.
@@ -264,8 +268,24 @@ pub fn serve<S: Read + Write>(
         body.resize(len, 0);
         reader.read_exact(&mut body)?;
     }
-    log.lock().expect("log").push(format!("{method} {target}"));
-    let rename = behaviour.lock().expect("behaviour").rename.clone();
+    let with_auth = if header("authorization").is_some() {
+        " +auth"
+    } else {
+        ""
+    };
+    log.lock()
+        .expect("log")
+        .push(format!("{method} {target}{with_auth}"));
+    let (rename, redirect_to) = {
+        let b = behaviour.lock().expect("behaviour");
+        (b.rename.clone(), b.redirect_to.clone())
+    };
+    if let Some(base) = redirect_to {
+        let resp = format!(
+            "HTTP/1.1 302 Found\r\nLocation: {base}{target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return reader.get_mut().write_all(resp.as_bytes());
+    }
     if let Some((old, new)) = rename
         && let Some(rest) = target.strip_prefix(&format!("/{old}"))
     {
@@ -274,7 +294,7 @@ pub fn serve<S: Read + Write>(
         );
         return reader.get_mut().write_all(resp.as_bytes());
     }
-    let (delay, canned, drop_after, basic, bearer) = {
+    let (delay, canned, drop_after, basic, bearer, corrupt) = {
         let mut b = behaviour.lock().expect("behaviour");
         (
             b.delay,
@@ -282,6 +302,7 @@ pub fn serve<S: Read + Write>(
             b.drop_pack_after,
             b.basic.clone(),
             b.bearer.clone(),
+            b.corrupt_pack,
         )
     };
     thread::sleep(delay);
@@ -348,7 +369,17 @@ pub fn serve<S: Read + Write>(
             .write_all(b"HTTP/1.1 500 Bad CGI\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     };
     let head = String::from_utf8_lossy(&out[..head_end]).into_owned();
-    let cgi_body = &out[head_end + sep..];
+    let mut cgi_body = out[head_end + sep..].to_vec();
+    if corrupt && is_pack_reply(&cgi_body) {
+        // Past the pack header (`PACK`, version, count), inside the first objects' data.
+        if let Some(pack) = cgi_body.windows(4).position(|w| w == b"PACK") {
+            let end = cgi_body.len().saturating_sub(30);
+            for i in (pack + 40..end).step_by(7) {
+                cgi_body[i] ^= 0x5a;
+            }
+        }
+    }
+    let cgi_body = &cgi_body[..];
     let mut status = "200 OK".to_owned();
     let mut resp_headers = String::new();
     for l in head.lines() {
@@ -377,6 +408,64 @@ pub fn serve<S: Read + Write>(
         }
         _ => reader.get_mut().write_all(cgi_body),
     }
+}
+
+/// A raw HTTP server on 127.0.0.1 whose every connection is answered by `answer` (misbehaving
+/// servers: endless listings, slow drips). Stops accepting when dropped.
+pub struct RawServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl RawServer {
+    pub fn start(answer: impl Fn(TcpStream) + Send + Sync + 'static) -> RawServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let answer = Arc::new(answer);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let answer = answer.clone();
+                thread::spawn(move || answer(stream));
+            }
+        });
+        RawServer { addr, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/repo.git", self.addr)
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Reads a request's head (up to the blank line) from `stream`.
+pub fn read_head(stream: &mut TcpStream) -> String {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// One pkt-line.
+pub fn pkt(line: &str) -> Vec<u8> {
+    format!("{:04x}{line}", line.len() + 4).into_bytes()
 }
 
 /// Standard base64 with padding (kept here so the support code needs no crate of its own).

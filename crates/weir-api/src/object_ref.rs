@@ -1,8 +1,11 @@
-//! The identity of one object in a manifest set: group, version, kind, namespace and name.
+//! The full reference to one Kubernetes object (group, version, kind, namespace, name), read from a
+//! manifest or rebuilt from a Flux inventory id.
 
 use std::fmt;
 
 use serde_json::Value;
+
+use crate::id::{InventoryId, ObjectKey};
 
 /// Which object a manifest describes, as read from its `apiVersion`, `kind` and `metadata`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,13 +75,31 @@ impl ObjectRef {
     }
 
     /// Flux's inventory id: `<namespace>_<name>_<group>_<kind>` (namespace and group may be empty).
-    pub fn inventory_id(&self) -> String {
-        format!(
-            "{}_{}_{}_{}",
-            self.namespace.as_deref().unwrap_or(""),
-            self.name,
-            self.group,
-            self.kind
+    pub fn inventory_id(&self) -> InventoryId {
+        InventoryId {
+            namespace: self.namespace.clone().unwrap_or_default(),
+            name: self.name.clone(),
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+        }
+    }
+
+    /// The object an inventory entry names, at API version `version` (Flux's `v`).
+    pub fn from_inventory_id(id: &InventoryId, version: impl Into<String>) -> Self {
+        ObjectRef {
+            group: id.group.clone(),
+            version: version.into(),
+            kind: id.kind.clone(),
+            namespace: (!id.namespace.is_empty()).then(|| id.namespace.clone()),
+            name: id.name.clone(),
+        }
+    }
+
+    /// `namespace/name` (empty namespace for cluster-scoped objects).
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(
+            self.namespace.clone().unwrap_or_default(),
+            self.name.clone(),
         )
     }
 
@@ -118,10 +139,13 @@ mod tests {
     fn inventory_id_matches_flux_format() {
         let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}});
         let r = ObjectRef::from_manifest(0, &dep).expect("complete manifest");
-        assert_eq!(r.inventory_id(), "shop_web_apps_Deployment");
+        assert_eq!(r.inventory_id().to_string(), "shop_web_apps_Deployment");
+        assert_eq!(ObjectRef::from_inventory_id(&r.inventory_id(), "v1"), r);
+        assert_eq!(r.key().to_string(), "shop/web");
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
         let r = ObjectRef::from_manifest(0, &ns).expect("complete manifest");
-        assert_eq!(r.inventory_id(), "_shop__Namespace");
+        assert_eq!(r.inventory_id().to_string(), "_shop__Namespace");
+        assert_eq!(ObjectRef::from_inventory_id(&r.inventory_id(), "v1"), r);
         assert_eq!(r.to_string(), "Namespace shop");
     }
 
