@@ -1,8 +1,15 @@
 //! Flux v2 custom resources, as far as weir reads them. Field names and defaults follow Flux's CRDs.
+// The CRDs' printcolumns each repeat `type_`; clippy reads that as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
 
 use std::collections::BTreeMap;
 
+use kube::CustomResource;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::condition::Condition;
+use crate::duration::Duration;
 
 use crate::object::ObjectMeta;
 
@@ -19,7 +26,7 @@ pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
 pub const DISABLED: &str = "disabled";
 
 /// A reference to a source object (`spec.sourceRef`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CrossNamespaceSourceReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,7 +40,7 @@ pub struct CrossNamespaceSourceReference {
 }
 
 /// A `dependsOn` entry: the namespace defaults to the dependant's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DependencyReference {
     #[serde(default)]
@@ -43,7 +50,7 @@ pub struct DependencyReference {
 }
 
 /// kustomize's patch target selector as Flux embeds it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Selector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,7 +69,7 @@ pub struct Selector {
     pub annotation_selector: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Patch {
     #[serde(default)]
     pub patch: String,
@@ -71,7 +78,7 @@ pub struct Patch {
 }
 
 /// An `images` entry, as kustomize's `images` field.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Image {
     #[serde(default)]
@@ -84,7 +91,7 @@ pub struct Image {
     pub digest: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CommonMetadata {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -92,7 +99,7 @@ pub struct CommonMetadata {
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubstituteReference {
     #[serde(default)]
@@ -103,7 +110,7 @@ pub struct SubstituteReference {
     pub optional: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PostBuild {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -116,7 +123,36 @@ pub struct PostBuild {
 }
 
 /// `kustomize.toolkit.fluxcd.io/v1` Kustomization `spec`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `KustomizationObject` is the object as the API server serves it (typed metadata and status, a
+/// `kube::Resource`); [`Kustomization`] is the same spec read from a repository document.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, CustomResource,
+)]
+#[kube(
+    group = "kustomize.toolkit.fluxcd.io",
+    version = "v1",
+    kind = "Kustomization",
+    root = "KustomizationObject",
+    namespaced,
+    status = "KustomizationStatus",
+    shortname = "ks",
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+    )
+)]
 #[serde(rename_all = "camelCase")]
 pub struct KustomizationSpec {
     #[serde(default)]
@@ -137,30 +173,88 @@ pub struct KustomizationSpec {
     pub images: Vec<Image>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_missing_components: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_metadata: Option<CommonMetadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_build: Option<PostBuild>,
     #[serde(default)]
     pub prune: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub wait: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval: Option<String>,
+    pub interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_interval: Option<String>,
+    pub retry_interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
+    pub timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<NamespacedObjectKindReference>,
+    /// `MirrorPrune` (default), `Delete`, `WaitForTermination` or `Orphan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_object")]
     pub kube_config: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_object")]
     pub decryption: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_array")]
+    pub health_check_exprs: Option<serde_json::Value>,
+}
+
+/// `spec.healthChecks` entry: an object whose health gates the Kustomization's readiness.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacedObjectKindReference {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// `status` of a Kustomization, as Flux writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KustomizationStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<ResourceInventory>,
+}
+
+/// `status.inventory`: what a Kustomization applied, for pruning and health.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceInventory {
+    #[serde(default)]
+    pub entries: Vec<ResourceRef>,
+}
+
+/// One inventory entry: `id` is `<namespace>_<name>_<group>_<kind>`, `v` the API version.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub struct ResourceRef {
+    pub id: String,
+    pub v: String,
 }
 
 /// A Flux object: metadata plus a typed spec.
@@ -183,7 +277,7 @@ pub struct Resource<S> {
 pub type Kustomization = Resource<KustomizationSpec>;
 
 /// `spec.ref` of a GitRepository. Precedence: commit > name > semver > tag > branch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct GitRepositoryRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
@@ -197,13 +291,41 @@ pub struct GitRepositoryRef {
     pub commit: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LocalObjectReference {
     #[serde(default)]
     pub name: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `source.toolkit.fluxcd.io/v1` GitRepository `spec`. `GitRepositoryObject` is the served object.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, CustomResource,
+)]
+#[kube(
+    group = "source.toolkit.fluxcd.io",
+    version = "v1",
+    kind = "GitRepository",
+    root = "GitRepositoryObject",
+    namespaced,
+    status = "GitRepositoryStatus",
+    shortname = "gitrepo",
+    printcolumn(name = "URL", type_ = "string", json_path = ".spec.url"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+    )
+)]
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
     #[serde(default)]
@@ -213,9 +335,56 @@ pub struct GitRepositorySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval: Option<String>,
+    pub interval: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+    /// `generic` (default), `azure` or `github`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_secret_ref: Option<LocalObjectReference>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recurse_submodules: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sparse_checkout: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_object")]
+    pub verify: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_array")]
+    pub include: Option<serde_json::Value>,
+}
+
+/// `status` of a GitRepository, as Flux writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+}
+
+/// `status.artifact` of a source: where the content of one revision is stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    pub path: String,
+    pub url: String,
+    pub revision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub last_update_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
 }
 
 pub type GitRepository = Resource<GitRepositorySpec>;
@@ -398,6 +567,84 @@ mod tests {
         assert_eq!(
             FluxKind::of("source.toolkit.fluxcd.io/v1beta2", "OCIRepository"),
             Some(FluxKind::OciRepository)
+        );
+    }
+}
+
+#[cfg(test)]
+mod crd_tests {
+    use kube::CustomResourceExt;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The API server accepts only structural schemas: every node states its type (or keeps unknown
+    /// fields explicitly), and nullable/anyOf constructs are not used for plain optional fields.
+    fn assert_structural(path: &str, node: &Value) {
+        let Some(obj) = node.as_object() else { return };
+        let typed = obj.contains_key("type")
+            || obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
+            || obj.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true));
+        assert!(typed, "{path} has no type: {node}");
+        for banned in ["$ref", "anyOf", "oneOf", "allOf", "definitions", "$defs"] {
+            assert!(!obj.contains_key(banned), "{path} uses {banned}: {node}");
+        }
+        if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+            for (k, v) in props {
+                assert_structural(&format!("{path}.{k}"), v);
+            }
+        }
+        if let Some(items) = obj.get("items") {
+            assert_structural(&format!("{path}[]"), items);
+        }
+    }
+
+    #[test]
+    fn crds_are_structural_with_status_subresource() {
+        for crd in [KustomizationObject::crd(), GitRepositoryObject::crd()] {
+            let v = serde_json::to_value(&crd).unwrap();
+            let version = &v["spec"]["versions"][0];
+            assert_eq!(version["name"], "v1");
+            assert!(version["subresources"]["status"].is_object());
+            let schema = &version["schema"]["openAPIV3Schema"];
+            assert_structural("", schema);
+            assert!(schema["properties"]["status"]["properties"]["conditions"].is_object());
+        }
+        let ks = serde_json::to_value(KustomizationObject::crd()).unwrap();
+        assert_eq!(
+            ks["metadata"]["name"],
+            "kustomizations.kustomize.toolkit.fluxcd.io"
+        );
+        let spec = &ks["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["properties"]["interval"]["type"], "string");
+        assert_eq!(spec["properties"]["dependsOn"]["type"], "array");
+    }
+
+    #[test]
+    fn reads_a_served_kustomization_with_status() {
+        let doc = serde_json::json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system", "generation": 3},
+            "spec": {"interval": "10m", "sourceRef": {"kind": "GitRepository", "name": "flux-system"}, "prune": true},
+            "status": {
+                "observedGeneration": 2,
+                "lastAppliedRevision": "main@sha1:0123456789abcdef0123456789abcdef01234567",
+                "inventory": {"entries": [{"id": "default_podinfo_apps_Deployment", "v": "v1"}]},
+                "conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+                                "message": "ok", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+            }
+        });
+        let ks: KustomizationObject = serde_json::from_value(doc).unwrap();
+        assert_eq!(ks.spec.interval, Some(Duration::from_secs(600)));
+        let status = ks.status.unwrap();
+        assert!(crate::condition::is_true(
+            &status.conditions,
+            crate::condition::READY
+        ));
+        assert_eq!(
+            status.inventory.unwrap().entries[0].id,
+            "default_podinfo_apps_Deployment"
         );
     }
 }

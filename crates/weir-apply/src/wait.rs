@@ -45,7 +45,10 @@ pub(crate) async fn wait_healthy(
     timeout: Duration,
     concurrency: usize,
 ) -> Result<Waited, (ObjectRef, CallError)> {
-    let deadline = Instant::now() + timeout;
+    // A caller's timeout is never trusted to fit: an overflowing deadline means "no deadline".
+    let deadline = Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(30 * 365 * 86_400));
     let mut pending: Vec<&(ObjectRef, Resource)> = objects.iter().collect();
     loop {
         // Futures collected first: a lazily mapped stream of borrowing futures is not provably `Send`.

@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use weir_api::flux::CopyOperation;
-use weir_kustomize::FileSystem;
+use weir_kustomize::{DiskFs, FileSystem, FsError, Node};
 
 /// Where every artifact is mounted; never a real path, so a mapping bug cannot read the host.
 pub const ARTIFACT_MOUNT: &str = "/weir-artifact";
@@ -87,11 +87,25 @@ impl ArtifactFs {
         let literal_len = segments.iter().take_while(|s| !has_glob(s)).count();
         let is_glob = literal_len < segments.len();
         let excludes = build_globset(&op.exclude, from)?;
+        // Source paths resolve inside the source: a committed link (`etc -> /etc`) is refused.
+        let source = DiskFs::confined(base).map_err(|e| CopyError::Io {
+            path: base.clone(),
+            message: e.to_string(),
+        })?;
+        let resolve = |rel: &Path| match source.resolve(&source.root().unwrap_or(base).join(rel)) {
+            Ok(r) => Ok(Some(r)),
+            Err(FsError::LinkEscapes { .. } | FsError::OutsideRoot { .. }) => {
+                Err(CopyError::Escapes { path: from.into() })
+            }
+            Err(_) => Ok(None),
+        };
 
         if !is_glob {
             let rel = confined(pattern)?;
-            let real = base.join(&rel);
-            if real.is_dir() {
+            let resolved = resolve(&rel)?;
+            let node = resolved.as_ref().map(|r| &r.node);
+            if let (Some(Node::Dir), Some(r)) = (node, &resolved) {
+                let real = r.path.clone();
                 // A directory copied into a directory keeps its name, like `cp -r dir dest/`.
                 let name = rel.file_name().map(PathBuf::from).unwrap_or_default();
                 let dest = if to_dir {
@@ -103,13 +117,13 @@ impl ArtifactFs {
                 if n == 0 {
                     return Err(CopyError::NoMatch { from: from.into() });
                 }
-            } else if real.is_file() {
+            } else if let (Some(Node::File(_)), Some(r)) = (node, &resolved) {
                 let dest = if to_dir {
                     to_rel.join(rel.file_name().map(PathBuf::from).unwrap_or_default())
                 } else {
                     to_rel.clone()
                 };
-                self.insert(dest, real);
+                self.insert(dest, r.path.clone());
             } else {
                 return Err(CopyError::NoMatch { from: from.into() });
             }
@@ -126,12 +140,14 @@ impl ArtifactFs {
                 message: e.to_string(),
             })?
             .compile_matcher();
-        if !base.join(&literal).is_dir() {
-            return Err(CopyError::NoMatch { from: from.into() });
-        }
+        let literal_dir = match resolve(&literal)? {
+            Some(r) if r.node == Node::Dir => r.path,
+            _ => return Err(CopyError::NoMatch { from: from.into() }),
+        };
         let dest = to_rel;
+        // The walk below never follows links (`file_type` is the entry's own): links are not copied.
         let n = self.copy_tree(
-            &base.join(&literal),
+            &literal_dir,
             &dest,
             &|rel: &Path| matcher.is_match(rel),
             &excludes,
@@ -245,7 +261,9 @@ fn confined(p: &str) -> Result<PathBuf, CopyError> {
 impl FileSystem for ArtifactFs {
     fn read(&self, p: &Path) -> io::Result<Vec<u8>> {
         match self.files.get(p) {
-            Some(real) => std::fs::read(real),
+            // Resolved inside its source when copied; read as every repository file is read
+            // (regular files only, size-bounded).
+            Some(real) => DiskFs::new().read(real),
             None => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("{} is not in the artifact", p.display()),
@@ -366,5 +384,44 @@ mod tests {
             ArtifactFs::from_copies(&[op("@mono/nothing/**", "@artifact/")], &sources),
             Err(CopyError::NoMatch { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn r14_copies_never_follow_links_out_of_the_source() {
+        use std::os::unix::fs::symlink;
+        let d = repo();
+        symlink("/etc", d.path().join("etc")).unwrap();
+        symlink("/proc/self", d.path().join("self")).unwrap();
+        symlink("/etc/passwd", d.path().join("apps/base/passwd.yaml")).unwrap();
+        symlink("/etc", d.path().join("apps/base/etc")).unwrap();
+        symlink("../apps/base", d.path().join("infra/base")).unwrap();
+        let sources = BTreeMap::from([("mono".to_string(), d.path().to_path_buf())]);
+        for from in [
+            "@mono/etc/passwd",
+            "@mono/etc/**",
+            "@mono/etc",
+            "@mono/self/environ",
+            "@mono/self/**",
+            "@mono/apps/base/passwd.yaml",
+            "@mono/apps/base/etc/**",
+        ] {
+            let got = ArtifactFs::from_copies(&[op(from, "@artifact/x/")], &sources);
+            assert!(
+                matches!(got, Err(CopyError::Escapes { .. })),
+                "{from}: {got:?}"
+            );
+        }
+        // A tree walk copies regular files only: the links inside are left out, never read.
+        let fs = ArtifactFs::from_copies(&[op("@mono/apps/base/**", "@artifact/")], &sources)
+            .expect("copies");
+        let root = ArtifactFs::root();
+        assert!(fs.exists(&root.join("a.yaml")));
+        assert!(!fs.exists(&root.join("passwd.yaml")));
+        assert!(!fs.exists(&root.join("etc")));
+        // A link that stays inside the source is followed.
+        let fs = ArtifactFs::from_copies(&[op("@mono/infra/base/**", "@artifact/")], &sources)
+            .expect("copies");
+        assert_eq!(fs.read(&root.join("a.yaml")).unwrap(), b"apps/base/a.yaml");
     }
 }

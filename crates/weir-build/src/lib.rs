@@ -14,7 +14,8 @@
 //! # fn ks() -> weir_api::flux::Kustomization { unimplemented!() }
 //! let ks = ks();
 //! let vars = variables::resolve(ks.spec.post_build.as_ref(), |_| variables::Lookup::NotFound)?;
-//! let rendered = render(&weir_kustomize::DiskFs, Path::new("/artifact"), &ks, &vars, &Options::default())?;
+//! let fs = weir_kustomize::DiskFs::confined(Path::new("/artifact"))?;
+//! let rendered = render(&fs, Path::new("/artifact"), &ks, &vars, &Options::default())?;
 //! print!("{}", weir_yaml::to_string_multi(&rendered.objects));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

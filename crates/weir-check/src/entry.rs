@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use weir_api::flux::{CrossNamespaceSourceReference, Kustomization, KustomizationSpec, Resource};
 use weir_api::{ObjectKey, ObjectMeta};
+use weir_kustomize::{DiskFs, FileSystem};
 
 /// The namespace and name Flux's bootstrap gives the root GitRepository and Kustomization.
 pub const FLUX_SYSTEM: &str = "flux-system";
@@ -196,7 +197,7 @@ fn scan(root: &Path) -> (Vec<Sync>, BTreeSet<PathBuf>) {
             if !meta.is_file() || !is_yaml || meta.len() > MAX_SCAN_FILE {
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(&path) else {
+            let Some(text) = read_text(root, &path) else {
                 continue;
             };
             if !text.contains("Kustomization")
@@ -219,6 +220,16 @@ fn scan(root: &Path) -> (Vec<Sync>, BTreeSet<PathBuf>) {
         }
     }
     (found, layouts)
+}
+
+/// A candidate file's text, read as every repository file is read (confined to the root, regular
+/// files only, at most [`MAX_SCAN_FILE`] bytes); `None` when refused or not UTF-8.
+fn read_text(root: &Path, path: &Path) -> Option<String> {
+    let fs = DiskFs::confined(root)
+        .ok()?
+        .with_max_file_size(MAX_SCAN_FILE);
+    let inside = fs.root()?.join(path.strip_prefix(root).ok()?);
+    String::from_utf8(fs.read(&inside).ok()?).ok()
 }
 
 /// The cluster directories of the repository at `root` (relative paths, sorted).
@@ -252,8 +263,8 @@ fn conventional_cluster_dirs(root: &Path) -> Vec<PathBuf> {
                     p.extension().is_some_and(|x| x == "yaml" || x == "yml")
                         && f.metadata()
                             .is_ok_and(|m| m.is_file() && m.len() <= MAX_SCAN_FILE)
-                        && std::fs::read_to_string(&p)
-                            .is_ok_and(|t| t.contains(weir_api::flux::KUSTOMIZE_GROUP))
+                        && read_text(root, &p)
+                            .is_some_and(|t| t.contains(weir_api::flux::KUSTOMIZE_GROUP))
                 })
             })
         })

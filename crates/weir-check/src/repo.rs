@@ -23,7 +23,7 @@ use weir_build::ArtifactFs;
 use weir_build::render::{self, Error as RenderError};
 use weir_build::variables::{self, Lookup, Variables};
 use weir_graph::DependencyGraph;
-use weir_kustomize::DiskFs;
+use weir_kustomize::{DiskFs, FileSystem};
 
 pub use crate::entry::FLUX_SYSTEM;
 
@@ -34,6 +34,9 @@ pub struct CheckOptions {
     pub cluster: Option<PathBuf>,
     /// Other sources checked out locally (`--source NAME=DIR`).
     pub sources: Vec<SourceMapping>,
+    /// The largest file read from the repository and the sources, in bytes
+    /// ([`DiskFs::DEFAULT_MAX_FILE_SIZE`] when `None`).
+    pub max_file_size: Option<u64>,
 }
 
 /// A GitRepository, OCIRepository or Bucket mapped to a local directory:
@@ -100,15 +103,17 @@ pub struct Checked {
 /// Kustomization or FluxInstance the repository defines for it, whatever its name, or the one
 /// `flux bootstrap` would create).
 pub fn check(root: &Path, opts: &CheckOptions) -> Result<Checked, CheckError> {
-    let root =
-        std::fs::canonicalize(root).map_err(|_| CheckError::NotADirectory { path: root.into() })?;
-    if !root.is_dir() {
-        return Err(CheckError::NotADirectory { path: root });
-    }
+    // Every read of a source tree goes through a DiskFs confined to it: no link leads out, regular
+    // files only, each under the size limit (docs/security.md).
+    let max_file_size = opts.max_file_size.unwrap_or(DiskFs::DEFAULT_MAX_FILE_SIZE);
+    let fs = DiskFs::confined(root)
+        .map_err(|_| CheckError::NotADirectory { path: root.into() })?
+        .with_max_file_size(max_file_size);
+    let root = fs.root().map(Path::to_path_buf).unwrap_or_default();
     let cluster_rel = opts.cluster.clone().unwrap_or_default();
     let cluster_dir = render::build_dir(&root, cluster_rel.to_str())
         .ok()
-        .filter(|d| d.is_dir())
+        .filter(|d| fs.is_dir(d))
         .ok_or_else(|| CheckError::BadClusterPath {
             path: cluster_rel.clone(),
             root: root.clone(),
@@ -129,6 +134,7 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<Checked, CheckError> {
     }
     let sync = entry::root_sync(&root, rel);
     let mut walk = Walk::new(root.clone(), sync.source(), mappings);
+    walk.max_file_size = max_file_size;
     walk.add_node(sync.kustomization, None);
     walk.run();
     Ok(walk.finish())
@@ -180,6 +186,8 @@ struct Walk {
     /// The source of the root sync: the repository itself.
     local: (String, ObjectKey),
     mappings: Vec<SourceMapping>,
+    /// The per-file limit of every source tree read.
+    max_file_size: u64,
     nodes: Vec<Node>,
     index: BTreeMap<ObjectKey, usize>,
     /// Flux source objects by kind and key.
@@ -214,11 +222,21 @@ fn object_ref(obj: &Value) -> ObjectRef {
 }
 
 impl Walk {
+    /// The source tree at `dir` (from the root or a `--source` mapping), confined to itself.
+    fn confined(&self, dir: &Path, ks: &Kustomization) -> Result<DiskFs, RenderError> {
+        DiskFs::confined(dir)
+            .map(|fs| fs.with_max_file_size(self.max_file_size))
+            .map_err(|_| RenderError::PathNotFound {
+                path: ks.spec.path.clone().unwrap_or_default(),
+            })
+    }
+
     fn new(root: PathBuf, local: (String, ObjectKey), mappings: Vec<SourceMapping>) -> Self {
         Walk {
             root,
             local,
             mappings,
+            max_file_size: DiskFs::DEFAULT_MAX_FILE_SIZE,
             nodes: Vec::new(),
             index: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -497,7 +515,8 @@ impl Walk {
                 .variables(i)
                 .map_err(RenderError::from)
                 .and_then(|vars| {
-                    render::render(&DiskFs, &dir, &ks, &vars, &render::Options::default())
+                    let fs = self.confined(&dir, &ks)?;
+                    render::render(&fs, &dir, &ks, &vars, &render::Options::default())
                 })
                 .map_err(|e| (e, origin.map(|o| (o, dir)))),
             SourceTree::Artifact(fs, origin) => self

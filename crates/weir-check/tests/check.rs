@@ -659,6 +659,7 @@ fn r11_source_mapping_checks_another_local_repository() {
                 .parse()
                 .expect("a mapping"),
             ],
+            ..Default::default()
         },
     )
     .expect("check runs");

@@ -1,6 +1,9 @@
 //! The `weir` binary: argument parsing and presentation only; the work lives in library crates.
 
 mod cmd;
+mod duration;
+mod escape;
+mod size;
 
 use std::process::ExitCode;
 
@@ -29,6 +32,10 @@ enum Command {
     Source(cmd::source::Command),
     /// Build a directory and apply it to the cluster with server-side apply.
     Apply(cmd::apply::Args),
+    /// Run the controller: keep the cluster equal to its GitRepositories and Kustomizations.
+    Controller(cmd::controller::Args),
+    /// Install weir's CRDs, RBAC and Deployment (`--export` prints them).
+    Install(cmd::install::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +46,8 @@ fn main() -> ExitCode {
         Command::Kustomize(c) => cmd::kustomize::run(c),
         Command::Source(c) => cmd::source::run(c),
         Command::Apply(args) => cmd::apply::run(args),
+        Command::Controller(args) => cmd::controller::run(args),
+        Command::Install(args) => cmd::install::run(args),
     };
     match result {
         Ok(code) => code,
@@ -46,7 +55,8 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            // The chain carries file names, repository content and server messages: escaped.
+            eprintln!("error: {}", escape::text(&format!("{err:#}")));
             ExitCode::from(2)
         }
     }

@@ -85,7 +85,8 @@ fn main() {
         let mut weir = Vec::new();
         for i in 0..21 {
             let t = Instant::now();
-            let objs = build(&DiskFs, &dir, &BuildOptions::default()).expect("bench case builds");
+            let objs =
+                build(&DiskFs::new(), &dir, &BuildOptions::default()).expect("bench case builds");
             let out = weir_yaml::to_string_multi(&objs);
             std::hint::black_box(out);
             if i > 0 {

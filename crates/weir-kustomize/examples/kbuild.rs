@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         eprintln!("usage: kbuild DIR");
         return ExitCode::from(2);
     };
-    match build_output(&DiskFs, &dir, None, &BuildOptions::default()) {
+    match build_output(&DiskFs::new(), &dir, None, &BuildOptions::default()) {
         Ok(out) => {
             for w in &out.warnings {
                 eprintln!("{w}");

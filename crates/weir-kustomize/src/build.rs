@@ -255,12 +255,9 @@ impl Builder<'_> {
                 dir: ldr.dir.clone(),
             }));
         };
-        let bytes = ldr.fs.read(&kfile).map_err(|source| {
-            Error::new(ErrorKind::Read {
-                file: kfile.clone(),
-                source,
-            })
-        })?;
+        // Through the load restrictor, as kustomize does: a linked kustomization file leading out
+        // of the directory (or the artifact root) is refused before it is opened.
+        let (_, bytes) = ldr.read_path(&kfile, &kfile)?;
         let text = String::from_utf8(bytes).map_err(|_| {
             Error::new(ErrorKind::InvalidKustomization {
                 file: kfile.clone(),

@@ -34,6 +34,11 @@ fn walk(ldr: &Loader<'_>, dir: &Path, out: &mut Vec<String>) -> Result<()> {
             Err(_) => continue,
         };
         if ldr.fs.is_dir(&path) {
+            // Like Flux's walk (filepath.Walk), a linked directory is not descended into: it could
+            // lead anywhere, or back up into a loop.
+            if ldr.fs.canonicalize(&path).as_deref() != Some(path.as_path()) {
+                continue;
+            }
             if loader::find_kustomization_file(ldr.fs, &path)?.is_some() {
                 out.push(rel);
             } else {
@@ -45,12 +50,8 @@ fn walk(ldr: &Loader<'_>, dir: &Path, out: &mut Vec<String>) -> Result<()> {
         if ext != "yaml" && ext != "yml" {
             continue;
         }
-        let bytes = ldr.fs.read(&path).map_err(|source| {
-            Error::new(ErrorKind::Read {
-                file: path.clone(),
-                source,
-            })
-        })?;
+        // Through the load restrictor: a linked file leading outside is refused before it is read.
+        let (_, bytes) = ldr.read_path(&path, &path)?;
         loader::parse_objects(&path, &bytes)?;
         out.push(rel);
     }

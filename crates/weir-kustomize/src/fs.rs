@@ -1,5 +1,15 @@
-//! The file system the engine reads through: the real disk, or an in-memory tree for tests and for
-//! callers that already hold an artifact in memory.
+//! The file system the engine reads through: the real disk ([`DiskFs`], confined to a root and
+//! reading only regular files under a size limit), or an in-memory tree for tests and for callers
+//! that already hold an artifact in memory.
+//!
+//! Every reader of repository or artifact content goes through this layer; docs/security.md lists
+//! what it guarantees and the tests that hold it to that.
+
+mod disk;
+mod resolve;
+
+pub use disk::DiskFs;
+pub use resolve::{FsError, MAX_LINKS, Node, Resolved, SpecialKind, resolve_beneath};
 
 use std::collections::BTreeMap;
 use std::io;
@@ -17,37 +27,12 @@ pub trait FileSystem {
     /// The entries of a directory, full paths, sorted by name.
     fn read_dir(&self, p: &Path) -> io::Result<Vec<PathBuf>>;
     /// The path with `.`/`..` resolved and symbolic links followed; `None` when it does not exist.
+    /// A file system confined to a root answers a link that leads outside it with where the link
+    /// leads (without touching anything there), so the caller's load restrictor refuses it by name.
     /// The default resolves lexically (no links), which is right for file systems without links.
     fn canonicalize(&self, p: &Path) -> Option<PathBuf> {
         let c = clean(p);
         self.exists(&c).then_some(c)
-    }
-}
-
-/// The real file system (`std::fs`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DiskFs;
-
-impl FileSystem for DiskFs {
-    fn read(&self, p: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(p)
-    }
-    fn is_dir(&self, p: &Path) -> bool {
-        p.is_dir()
-    }
-    fn exists(&self, p: &Path) -> bool {
-        p.exists()
-    }
-    fn read_dir(&self, p: &Path) -> io::Result<Vec<PathBuf>> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(p)? {
-            out.push(entry?.path());
-        }
-        out.sort();
-        Ok(out)
-    }
-    fn canonicalize(&self, p: &Path) -> Option<PathBuf> {
-        std::fs::canonicalize(p).ok()
     }
 }
 
@@ -128,7 +113,8 @@ impl FileSystem for MemFs {
     }
 }
 
-/// Resolves `.` and `..` lexically (`..` at the root stays at the root).
+/// Resolves `.` and `..` lexically (a `..` above the start is kept, so the result stays outside any
+/// root it left).
 pub(crate) fn clean(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {

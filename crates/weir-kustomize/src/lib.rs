@@ -7,7 +7,7 @@
 //! ```no_run
 //! use std::path::Path;
 //! use weir_kustomize::{BuildOptions, DiskFs, build};
-//! let objects = build(&DiskFs, Path::new("deploy/overlays/prod"), &BuildOptions::default())?;
+//! let objects = build(&DiskFs::new(), Path::new("deploy/overlays/prod"), &BuildOptions::default())?;
 //! print!("{}", weir_yaml::to_string_multi(&objects));
 //! # Ok::<(), weir_kustomize::Error>(())
 //! ```
@@ -44,7 +44,9 @@ use serde_json::Value;
 
 pub use build::Output;
 pub use error::{Error, ErrorKind};
-pub use fs::{DiskFs, FileSystem, MemFs};
+pub use fs::{
+    DiskFs, FileSystem, FsError, MAX_LINKS, MemFs, Node, Resolved, SpecialKind, resolve_beneath,
+};
 pub use kustomization::{
     FieldRef, FieldSpecArg, GeneratorArgs, GeneratorOptions, Image, Kustomization, Label,
     LegacySortOptions, ObjRef, ParseError, Patch, ReplacementEntry, Replica, SortOptions, Var,

@@ -77,7 +77,24 @@ impl<'a> Loader<'a> {
 
     /// Reads a file named by the kustomization in `referrer`, within the load restriction.
     pub fn read(&self, rel: &str, referrer: &Path) -> Result<(PathBuf, Vec<u8>)> {
-        let path = self.resolve(rel);
+        self.read_checked(self.resolve(rel), rel, referrer)
+    }
+
+    /// Reads the file at `path` (absolute, lexically clean), within the load restriction.
+    pub fn read_path(&self, path: &Path, referrer: &Path) -> Result<(PathBuf, Vec<u8>)> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.read_checked(path.to_path_buf(), &name, referrer)
+    }
+
+    fn read_checked(
+        &self,
+        path: PathBuf,
+        rel: &str,
+        referrer: &Path,
+    ) -> Result<(PathBuf, Vec<u8>)> {
         let Some(canon) = self.fs.canonicalize(&path) else {
             return Err(Error::new(ErrorKind::NotFound {
                 path,

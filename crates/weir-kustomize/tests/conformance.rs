@@ -60,7 +60,7 @@ fn run_case(case: &Path) -> Outcome {
     };
     let entry = spec.lines().next().unwrap_or("").trim();
     let dir = case.join(entry);
-    let result = build(&DiskFs, &dir, &BuildOptions::default());
+    let result = build(&DiskFs::new(), &dir, &BuildOptions::default());
     let expected_path = case.join("expected.yaml");
     if !expected_path.exists() {
         return match result {

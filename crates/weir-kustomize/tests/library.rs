@@ -143,7 +143,7 @@ fn symlinks_cannot_escape_the_artifact_root() {
         load_root: Some(root.clone()),
         ..Default::default()
     };
-    let err = build(&weir_kustomize::DiskFs, &root.join("app"), &flux).unwrap_err();
+    let err = build(&weir_kustomize::DiskFs::new(), &root.join("app"), &flux).unwrap_err();
     std::fs::remove_dir_all(&tmp).ok();
     assert!(matches!(err.kind, ErrorKind::OutsideRoot { .. }), "{err}");
 }

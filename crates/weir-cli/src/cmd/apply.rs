@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use weir_apply::{Action, Applier, Options, Outcome};
 
+use crate::escape::field;
+
 /// Apply a directory to the cluster.
 ///
 /// Example: `weir apply ./apps/staging --name apps -n flux-system --prune --wait`
@@ -28,8 +30,8 @@ pub struct Args {
     /// Wait until every object is healthy (kstatus rules).
     #[arg(long)]
     wait: bool,
-    /// Limit for --wait, e.g. 90s, 5m, 1h.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    /// Limit for --wait, e.g. 90s, 5m, 1h (at most 168h).
+    #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
     timeout: Duration,
     /// Print what would change (a field diff) without writing; exit 1 when anything would change.
     #[arg(long)]
@@ -43,44 +45,13 @@ pub struct Args {
     /// Kubeconfig context to use.
     #[arg(long)]
     context: Option<String>,
-}
-
-/// Parses `90s`, `5m`, `1h30m`, `250ms` or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut digits = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("{text:?} is not a duration like 90s or 5m"))?;
-        digits.clear();
-        total += match c {
-            'h' => Duration::from_secs(n * 3600),
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                Duration::from_millis(n)
-            }
-            'm' => Duration::from_secs(n * 60),
-            's' => Duration::from_secs(n),
-            _ => return Err(format!("{text:?} is not a duration like 90s or 5m")),
-        };
-    }
-    if !digits.is_empty() || total.is_zero() {
-        return Err(format!("{text:?} is not a duration like 90s or 5m"));
-    }
-    Ok(total)
+    /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
+    #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
+    max_file_size: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let fs = weir_kustomize::DiskFs;
+    let fs = weir_kustomize::DiskFs::new().with_max_file_size(args.max_file_size);
     let build_opts = weir_kustomize::BuildOptions {
         generate_missing: true,
         ..Default::default()
@@ -149,12 +120,14 @@ fn print(out: &mut impl Write, outcome: &Outcome, dry_run: bool) -> std::io::Res
                 format!("kept ({why})")
             }
         };
+        // Object names and diffed values come from the repository and the cluster: escaped.
         if c.action != Action::Unchanged {
-            writeln!(out, "{} {word}{suffix}", c.object)?;
+            let object = c.object.to_string();
+            writeln!(out, "{} {}{suffix}", field(&object), field(&word))?;
         }
         if dry_run {
             for d in &c.diff {
-                writeln!(out, "    {d}")?;
+                writeln!(out, "    {}", field(&d.to_string()))?;
             }
         }
     }
@@ -172,19 +145,4 @@ fn print(out: &mut impl Write, outcome: &Outcome, dry_run: bool) -> std::io::Res
         r.dry_runs,
         r.writes
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_like_go() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("12"), Ok(Duration::from_secs(12)));
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("").is_err());
-    }
 }

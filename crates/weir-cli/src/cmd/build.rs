@@ -34,6 +34,9 @@ pub struct KsArgs {
     /// Another source checked out locally: `[KIND/][NAMESPACE/]NAME=DIR` (repeatable).
     #[arg(long = "source", value_name = "NAME=DIR")]
     sources: Vec<SourceMapping>,
+    /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
+    #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
+    max_file_size: u64,
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -44,6 +47,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         &CheckOptions {
             cluster: Some(cluster),
             sources: args.sources,
+            max_file_size: Some(args.max_file_size),
         },
     )
     .with_context(|| format!("checking {}", args.dir.display()))?;
@@ -84,7 +88,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Status::Ok => {}
         Status::NotChecked => bail!(
             "Kustomization {key} builds from {}, which is not in this repository",
-            ks.source
+            crate::escape::field(&ks.source)
         ),
         Status::Failed => {
             let label = format!("Kustomization/{}/{}", key.namespace, key.name);
@@ -94,7 +98,12 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .iter()
                 .filter(|f| f.object == label && f.severity == Severity::Error)
             {
-                eprintln!("error [{}] {}: {}", f.kind.as_str(), f.object, f.message);
+                eprintln!(
+                    "error [{}] {}: {}",
+                    f.kind.as_str(),
+                    crate::escape::field(&f.object),
+                    crate::escape::text(&f.message)
+                );
             }
             return Ok(ExitCode::from(1));
         }

@@ -33,6 +33,9 @@ pub struct Args {
     /// `--source podinfo=../podinfo`.
     #[arg(long = "source", value_name = "NAME=DIR")]
     sources: Vec<SourceMapping>,
+    /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
+    #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
+    max_file_size: u64,
     /// List every warning instead of folding repeated ones into one line.
     #[arg(short, long)]
     verbose: bool,
@@ -72,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &CheckOptions {
             cluster: Some(cluster),
             sources: args.sources,
+            max_file_size: Some(args.max_file_size),
         },
     )
     .with_context(|| format!("checking {}", args.dir.display()))?;
@@ -82,9 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, report)?;
             writeln!(out)?;
         }
+        // Names, paths and messages come from the repository: escaped before they reach a terminal.
         Output::Table => print_table(
             &mut out,
-            report,
+            &crate::escape::report(report),
             std::io::stdout().is_terminal(),
             args.verbose,
         )?,

@@ -18,6 +18,9 @@ pub struct BuildArgs {
     /// Directory holding a kustomization.yaml (or kustomization.yml / Kustomization).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
+    #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
+    max_file_size: u64,
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -27,10 +30,15 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    match build_output(&DiskFs, &args.dir, None, &BuildOptions::default()) {
+    match build_output(
+        &DiskFs::new().with_max_file_size(args.max_file_size),
+        &args.dir,
+        None,
+        &BuildOptions::default(),
+    ) {
         Ok(out) => {
             for w in &out.warnings {
-                eprintln!("{w}");
+                eprintln!("{}", crate::escape::text(&w.to_string()));
             }
             let text = weir_yaml::to_string_multi(&out.resources);
             let mut stdout = std::io::stdout().lock();
@@ -39,7 +47,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::escape::text(&e.to_string()));
             Ok(ExitCode::from(1))
         }
     }

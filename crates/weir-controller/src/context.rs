@@ -1,0 +1,330 @@
+//! What every reconcile shares: the one client, the watch caches, the queue, the fetcher, the trees.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::runtime::reflector::{ObjectRef, Store};
+use tokio::sync::Notify;
+use weir_api::ObjectKey;
+use weir_api::flux::{GitRepositoryObject, KustomizationObject};
+
+use crate::dependencies::{DependencyView, dependencies_of};
+use crate::memo::Memos;
+use crate::queue::FairQueue;
+use crate::trees::ArtifactTrees;
+use crate::{Config, Key, Kind};
+
+/// Counters a test or the bench reads (reconciles run and skipped, writes made).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub reconciles: AtomicU64,
+    pub skipped: AtomicU64,
+    pub status_writes: AtomicU64,
+}
+
+/// Shared state of the controller.
+pub struct Context {
+    pub client: Client,
+    pub kube_config: kube::Config,
+    pub config: Config,
+    pub kustomizations: Store<KustomizationObject>,
+    pub git_repositories: Store<GitRepositoryObject>,
+    pub fetcher: weir_source::AsyncFetcher,
+    pub trees: ArtifactTrees,
+    pub memos: Memos,
+    pub counters: Counters,
+    queue: Mutex<FairQueue<Key, String>>,
+    wake: Notify,
+    graph: Mutex<DependencyView>,
+    /// `reportingInstance` of Events.
+    instance: String,
+    /// The controller's own applier; impersonating ones share its discovery cache.
+    applier: weir_apply::Applier,
+    /// Appliers per impersonated ServiceAccount (`namespace/name`).
+    appliers: Mutex<HashMap<String, weir_apply::Applier>>,
+    /// Each Kustomization's last inventory with manifest digests (status keeps Flux's form only).
+    pub inventories: Mutex<HashMap<ObjectKey, weir_apply::Inventory>>,
+    /// Consecutive failures per object, for the back-off.
+    failures: Mutex<HashMap<Key, u32>>,
+}
+
+impl Context {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        kube_config: kube::Config,
+        config: Config,
+        kustomizations: Store<KustomizationObject>,
+        git_repositories: Store<GitRepositoryObject>,
+        fetcher: weir_source::AsyncFetcher,
+        trees: ArtifactTrees,
+    ) -> Self {
+        let applier = weir_apply::Applier::new(client.clone());
+        Context {
+            client,
+            kube_config,
+            config,
+            kustomizations,
+            git_repositories,
+            fetcher,
+            trees,
+            memos: Memos::default(),
+            counters: Counters::default(),
+            queue: Mutex::new(FairQueue::new()),
+            wake: Notify::new(),
+            graph: Mutex::new(DependencyView::default()),
+            instance: std::env::var("POD_NAME").unwrap_or_else(|_| "weir".into()),
+            applier,
+            appliers: Mutex::new(HashMap::new()),
+            inventories: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Queues `key` to run at `at` (an earlier request wins).
+    pub fn enqueue_at(&self, key: Key, at: Instant) {
+        let tenant = key.namespace.clone();
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key, tenant, at);
+        self.wake.notify_waiters();
+    }
+
+    pub fn enqueue(&self, key: Key) {
+        self.enqueue_at(key, Instant::now());
+    }
+
+    /// Forgets a deleted object.
+    pub fn forget(&self, key: &Key) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.memos.invalidate(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// Waits for the next key to work on.
+    pub async fn next(&self) -> Key {
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let next_due = {
+                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(k) = q.pop(Instant::now()) {
+                    return k;
+                }
+                q.next_due()
+            };
+            match next_due {
+                Some(at) => {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Ends the work on `key`.
+    pub fn done(&self, key: &Key) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .done(key);
+        self.wake.notify_waiters();
+    }
+
+    /// Queue depth (queued, active).
+    pub fn queue_depth(&self) -> (usize, usize) {
+        let q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        (q.len(), q.active())
+    }
+
+    /// The dependency view, rebuilt when some `dependsOn` changed since the last call. Kustomizations
+    /// that were blocked by the old graph are queued again when it changes.
+    pub fn dependency_view(&self) -> DependencyView {
+        let edges: BTreeMap<ObjectKey, Vec<ObjectKey>> = self
+            .kustomizations
+            .state()
+            .iter()
+            .map(|ks| {
+                (
+                    ObjectKey::new(
+                        ks.metadata.namespace.clone().unwrap_or_default(),
+                        ks.metadata.name.clone().unwrap_or_default(),
+                    ),
+                    dependencies_of(ks),
+                )
+            })
+            .collect();
+        let mut graph = self.graph.lock().unwrap_or_else(|e| e.into_inner());
+        if graph.is_stale(&edges) {
+            let fresh = DependencyView::new(edges);
+            // Only Kustomizations whose own place in the graph changed (a cycle formed or broke, a
+            // dependency appeared or went missing) run again; others' edits cost them nothing.
+            let touched: Vec<ObjectKey> = graph
+                .blocked()
+                .chain(fresh.blocked())
+                .filter(|k| {
+                    graph.cycle_of(k) != fresh.cycle_of(k)
+                        || graph.missing_of(k) != fresh.missing_of(k)
+                })
+                .cloned()
+                .collect();
+            *graph = fresh;
+            for k in touched {
+                let key = Key::new(Kind::Kustomization, &k.namespace, &k.name);
+                self.memos.invalidate(&key);
+                self.enqueue(key);
+            }
+        }
+        graph.clone()
+    }
+
+    /// Wakes the dependants of a Kustomization that just became Ready.
+    pub fn wake_dependants(&self, of: &ObjectKey) {
+        let view = self.graph.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for d in view.dependants_of(of) {
+            let key = Key::new(Kind::Kustomization, &d.namespace, &d.name);
+            self.memos.invalidate(&key);
+            self.enqueue(key);
+        }
+    }
+
+    /// Queues every Kustomization that builds from the GitRepository `ns/name`.
+    pub fn wake_users_of_source(&self, ns: &str, name: &str) {
+        for ks in self.kustomizations.state() {
+            let ks_ns = ks.metadata.namespace.as_deref().unwrap_or_default();
+            let src = &ks.spec.source_ref;
+            let src_ns = src.namespace.as_deref().unwrap_or(ks_ns);
+            if src.kind == "GitRepository" && src.name == name && src_ns == ns {
+                let key = Key::new(
+                    Kind::Kustomization,
+                    ks_ns,
+                    ks.metadata.name.clone().unwrap_or_default(),
+                );
+                self.enqueue(key);
+            }
+        }
+    }
+
+    /// The cached GitRepository `ns/name`.
+    pub fn git_repository(&self, ns: &str, name: &str) -> Option<Arc<GitRepositoryObject>> {
+        self.git_repositories.get(&ObjectRef::new(name).within(ns))
+    }
+
+    /// The cached Kustomization `ns/name`.
+    pub fn kustomization(&self, ns: &str, name: &str) -> Option<Arc<KustomizationObject>> {
+        self.kustomizations.get(&ObjectRef::new(name).within(ns))
+    }
+
+    /// Records a failure of `key`; returns the back-off before its next try: 5 s doubling per
+    /// consecutive failure, capped at `cap` (the object's retry interval).
+    pub fn failed(&self, key: &Key, cap: Duration) -> Duration {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = f.entry(key.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        let exp = Duration::from_secs(5).saturating_mul(1u32 << (*n - 1).min(16));
+        exp.min(cap).max(Duration::from_secs(1))
+    }
+
+    pub fn succeeded(&self, key: &Key) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// The applier acting as `service_account` (`namespace/name`), or as the controller itself.
+    pub fn applier(&self, service_account: Option<String>) -> Result<weir_apply::Applier, String> {
+        let Some(sa) = service_account else {
+            return Ok(self.applier.clone());
+        };
+        let mut appliers = self.appliers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = appliers.get(&sa) {
+            return Ok(a.clone());
+        }
+        let (ns, name) = sa.split_once('/').unwrap_or(("default", sa.as_str()));
+        let mut config = self.kube_config.clone();
+        config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:{name}"));
+        let client = Client::try_from(config)
+            .map_err(|e| format!("client impersonating ServiceAccount {sa}: {e}"))?;
+        let applier = self.applier.with_client(client);
+        appliers.insert(sa, applier.clone());
+        Ok(applier)
+    }
+
+    /// Publishes a Kubernetes Event about the object `reference`: one new Event per call (no
+    /// aggregation, so each change keeps its own message and revision). Failures are logged only.
+    pub async fn event(
+        &self,
+        reference: ObjectReference,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        let ns = reference
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let name = reference.name.clone().unwrap_or_default();
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let ev = k8s_openapi::api::core::v1::Event {
+            metadata: kube::api::ObjectMeta {
+                generate_name: Some(format!("{name}.")),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            },
+            involved_object: reference,
+            reason: Some(reason.to_string()),
+            message: Some(truncate(note, 1000)),
+            type_: Some(if warning { "Warning" } else { "Normal" }.into()),
+            source: Some(k8s_openapi::api::core::v1::EventSource {
+                component: Some("weir-controller".into()),
+                host: None,
+            }),
+            reporting_component: Some("weir-controller".into()),
+            reporting_instance: Some(self.instance.clone()),
+            first_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)),
+            last_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)),
+            count: Some(1),
+            ..Default::default()
+        };
+        let api: kube::Api<k8s_openapi::api::core::v1::Event> =
+            kube::Api::namespaced(self.client.clone(), &ns);
+        if let Err(e) = api.create(&Default::default(), &ev).await {
+            tracing::debug!(error = %e, "event not recorded");
+        }
+    }
+}
+
+/// At most `max` bytes, on a char boundary, with an ellipsis when cut.
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max.saturating_sub(3);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    s.push_str("...");
+    s
+}
+
+/// Counts a reconcile that ran.
+pub fn count(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
