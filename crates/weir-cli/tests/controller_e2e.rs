@@ -815,3 +815,60 @@ fn drift_is_repaired_within_seconds_not_at_the_interval() {
         "the repair is reported: {events}"
     );
 }
+
+#[test]
+fn impersonation_denies_what_the_service_account_may_not_do() {
+    let ns = "e2e-tenant";
+    namespace(ns);
+    let repo = Repo::new("tenant", &[("app/a.yaml", &configmap("a", "one"))]);
+    // A ServiceAccount with no rights at all: applying as it must be refused by the API server.
+    apply(&format!(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: limited, namespace: {ns}}}\n"
+    ));
+    apply(&git_repository(ns, "repo", &repo.url(), "1h"));
+    apply(&kustomization(
+        ns,
+        "app",
+        "./app",
+        "  targetNamespace: e2e-tenant\n  serviceAccountName: limited\n",
+    ));
+    let ready = eventually("the apply refused", Duration::from_secs(60), || {
+        let obj = get("kustomization", ns, "app").ok_or("missing")?;
+        match condition(&obj, "Ready") {
+            Some(c)
+                if c["status"] == "False"
+                    && c["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("forbidden") =>
+            {
+                Ok(c)
+            }
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("system:serviceaccount:e2e-tenant:limited"),
+        "the message names the identity: {ready}"
+    );
+    assert!(
+        get("configmap", ns, "a").is_none(),
+        "nothing applied as the limited account"
+    );
+
+    // Granting the account edit rights in its namespace lets the next attempt through.
+    apply(&format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: limited-edit, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}}
+subjects: [{{kind: ServiceAccount, name: limited, namespace: {ns}}}]
+"
+    ));
+    request_reconcile("kustomization", ns, "app");
+    wait_ready("kustomization", ns, "app");
+    assert!(get("configmap", ns, "a").is_some());
+}

@@ -438,7 +438,7 @@ async fn decide(
         Err(e) => {
             return Verdict::not_ready(
                 reason::RECONCILIATION_FAILED,
-                format!("dry-run failed at revision {revision}: {e}"),
+                format!("dry-run failed at revision {revision}: {}", chain(&e)),
                 Some(retry),
             );
         }
@@ -464,7 +464,7 @@ async fn decide(
         Err(e) => {
             return Verdict::not_ready(
                 reason::RECONCILIATION_FAILED,
-                format!("apply failed at revision {revision}: {e}"),
+                format!("apply failed at revision {revision}: {}", chain(&e)),
                 Some(retry),
             );
         }
@@ -485,7 +485,7 @@ async fn decide(
                 new.inventory = Some(flux_inventory(&previous.union(&inventory)));
                 return Verdict::not_ready(
                     reason::PRUNE_FAILED,
-                    format!("prune failed at revision {revision}: {e}"),
+                    format!("prune failed at revision {revision}: {}", chain(&e)),
                     Some(retry),
                 );
             }
@@ -789,7 +789,7 @@ async fn finalize(ctx: &Arc<Context>, obj: &KustomizationObject) {
                     .prune(&previous.objects(), &opts)
                     .await
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| chain(&e))
             }
             Err(e) => Err(e),
         };
@@ -879,4 +879,20 @@ fn flux_inventory(inv: &weir_apply::Inventory) -> ResourceInventory {
             })
             .collect(),
     }
+}
+
+/// An error with its causes (`read ConfigMap ns/a: ... forbidden: User "..." cannot get ...`), so a
+/// status message says why, not only what.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
