@@ -50,6 +50,12 @@ pub struct Context {
     pub drift: crate::drift::DriftWatches,
     /// Each Kustomization's last inventory with manifest digests (status keeps Flux's form only).
     pub inventories: Mutex<HashMap<ObjectKey, weir_apply::Inventory>>,
+    /// Discovery answers per kind (health reads), asked once per kind, not once per object.
+    kinds: Mutex<
+        HashMap<kube::api::GroupVersionKind, (kube::api::ApiResource, kube::discovery::Scope)>,
+    >,
+    /// When each Kustomization started waiting for the health of which revision.
+    pub health_waits: Mutex<HashMap<ObjectKey, (String, Instant)>>,
     /// Consecutive failures per object, for the back-off.
     failures: Mutex<HashMap<Key, u32>>,
 }
@@ -84,6 +90,8 @@ impl Context {
             appliers: Mutex::new(HashMap::new()),
             drift: Default::default(),
             inventories: Mutex::new(HashMap::new()),
+            kinds: Mutex::new(HashMap::new()),
+            health_waits: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -248,6 +256,28 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+
+    /// The API resource and scope of `gvk`, from discovery the first time only.
+    pub async fn resolve_kind(
+        &self,
+        gvk: &kube::api::GroupVersionKind,
+    ) -> Result<(kube::api::ApiResource, kube::discovery::Scope), kube::Error> {
+        if let Some(found) = self
+            .kinds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(gvk)
+        {
+            return Ok(found.clone());
+        }
+        let (ar, caps) = kube::discovery::pinned_kind(&self.client, gvk).await?;
+        let found = (ar, caps.scope);
+        self.kinds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(gvk.clone(), found.clone());
+        Ok(found)
     }
 
     /// The applier acting as `service_account` (`namespace/name`), or as the controller itself.

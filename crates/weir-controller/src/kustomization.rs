@@ -1,7 +1,6 @@
 //! The Kustomization reconciler: dependencies, source artifact, build, apply, prune, health and
 //! status, as kustomize-controller does them, with none of its waits on a worker.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -564,7 +563,7 @@ async fn decide(
                 );
             }
             Ok(Some((what, failed))) => {
-                let attempted_for = health_wait_started(obj, &revision);
+                let attempted_for = health_wait_started(ctx, obj, &revision);
                 let timeout = obj.spec.timeout.map_or(interval_of(obj), |d| d.as_std());
                 let msg = format!("health check of {what}");
                 if failed || attempted_for.is_some_and(|t| t.elapsed() >= timeout) {
@@ -578,7 +577,7 @@ async fn decide(
                         ),
                         &now_rfc3339(),
                     );
-                    clear_health_wait(obj);
+                    clear_health_wait(ctx, obj);
                     return Verdict::not_ready(
                         reason::HEALTH_CHECK_FAILED,
                         format!(
@@ -601,7 +600,7 @@ async fn decide(
             }
             Err(e) => return Verdict::not_ready(reason::HEALTH_CHECK_FAILED, e, Some(retry)),
         }
-        clear_health_wait(obj);
+        clear_health_wait(ctx, obj);
     } else {
         condition::remove(&mut new.conditions, condition::HEALTHY);
     }
@@ -621,15 +620,14 @@ fn interval_of(obj: &KustomizationObject) -> Duration {
 
 /// When this Kustomization started waiting for the health of `revision` (kept in memory: a restart
 /// starts the wait again, which errs on the side of waiting).
-fn health_wait_started(obj: &KustomizationObject, revision: &str) -> Option<Instant> {
-    let key = format!(
-        "{}/{}",
-        obj.metadata.namespace.as_deref().unwrap_or_default(),
-        obj.metadata.name.as_deref().unwrap_or_default()
-    );
-    let mut waits = HEALTH_WAITS.lock().unwrap_or_else(|e| e.into_inner());
+fn health_wait_started(
+    ctx: &Context,
+    obj: &KustomizationObject,
+    revision: &str,
+) -> Option<Instant> {
+    let mut waits = ctx.health_waits.lock().unwrap_or_else(|e| e.into_inner());
     let entry = waits
-        .entry(key)
+        .entry(key_of(obj))
         .or_insert_with(|| (revision.to_string(), Instant::now()));
     if entry.0 != revision {
         *entry = (revision.to_string(), Instant::now());
@@ -637,20 +635,12 @@ fn health_wait_started(obj: &KustomizationObject, revision: &str) -> Option<Inst
     Some(entry.1)
 }
 
-fn clear_health_wait(obj: &KustomizationObject) {
-    let key = format!(
-        "{}/{}",
-        obj.metadata.namespace.as_deref().unwrap_or_default(),
-        obj.metadata.name.as_deref().unwrap_or_default()
-    );
-    HEALTH_WAITS
+fn clear_health_wait(ctx: &Context, obj: &KustomizationObject) {
+    ctx.health_waits
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&key);
+        .remove(&key_of(obj));
 }
-
-static HEALTH_WAITS: std::sync::LazyLock<std::sync::Mutex<BTreeMap<String, (String, Instant)>>> =
-    std::sync::LazyLock::new(Default::default);
 
 /// The first object that is not healthy, and whether it failed for good; `None` when all are.
 async fn unhealthy(
@@ -659,10 +649,11 @@ async fn unhealthy(
 ) -> Result<Option<(String, bool)>, String> {
     for t in targets {
         let gvk = kube::api::GroupVersionKind::gvk(&t.group, &t.version, &t.kind);
-        let (ar, caps) = kube::discovery::pinned_kind(&ctx.client, &gvk)
+        let (ar, scope) = ctx
+            .resolve_kind(&gvk)
             .await
             .map_err(|e| format!("{} {}: kind not served: {e}", t.kind, t.name))?;
-        let api: Api<kube::api::DynamicObject> = match (&t.namespace, caps.scope) {
+        let api: Api<kube::api::DynamicObject> = match (&t.namespace, scope) {
             (Some(ns), kube::discovery::Scope::Namespaced) => {
                 Api::namespaced_with(ctx.client.clone(), ns, &ar)
             }
