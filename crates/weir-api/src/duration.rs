@@ -21,6 +21,15 @@ pub struct DurationError {
     why: &'static str,
 }
 
+impl DurationError {
+    /// The input is a duration, only longer than Go can represent.
+    pub fn is_too_large(&self) -> bool {
+        self.why == TOO_LARGE
+    }
+}
+
+const TOO_LARGE: &str = "too large";
+
 /// Go's limit: `math.MaxInt64` nanoseconds.
 const MAX_NANOS: u128 = i64::MAX as u128;
 
@@ -115,9 +124,9 @@ impl FromStr for Duration {
                     .checked_mul(10)
                     .and_then(|v| v.checked_add(u128::from(b - b'0')))
                     .filter(|v| *v <= MAX_NANOS)
-                    .ok_or_else(|| err("too large"))?;
+                    .ok_or_else(|| err(TOO_LARGE))?;
             }
-            let mut nanos = value.checked_mul(scale).ok_or_else(|| err("too large"))?;
+            let mut nanos = value.checked_mul(scale).ok_or_else(|| err(TOO_LARGE))?;
             // Fractional part: as Go, digits past what the unit can resolve are dropped.
             let mut frac_scale = scale;
             for b in frac_part.bytes() {
@@ -129,7 +138,7 @@ impl FromStr for Duration {
             }
             total = total.saturating_add(nanos);
             if total > MAX_NANOS {
-                return Err(err("too large"));
+                return Err(err(TOO_LARGE));
             }
             s = rest;
         }

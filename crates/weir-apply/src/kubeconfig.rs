@@ -8,6 +8,12 @@ use crate::error::Error;
 /// A client for the kubeconfig at `path` (else `$KUBECONFIG`, `~/.kube/config`, in-cluster), using
 /// `context` or the current one.
 pub async fn client(path: Option<&Path>, context: Option<&str>) -> Result<kube::Client, Error> {
+    kube::Client::try_from(config(path, context).await?).map_err(Error::Client)
+}
+
+/// The client configuration [`client`] builds on (a caller that impersonates derives more clients
+/// from it).
+pub async fn config(path: Option<&Path>, context: Option<&str>) -> Result<kube::Config, Error> {
     let options = kube::config::KubeConfigOptions {
         context: context.map(str::to_string),
         ..Default::default()
@@ -26,5 +32,5 @@ pub async fn client(path: Option<&Path>, context: Option<&str>) -> Result<kube::
             .await
             .map_err(|e| Error::Client(kube::Error::InferConfig(e)))?,
     };
-    kube::Client::try_from(config).map_err(Error::Client)
+    Ok(config)
 }

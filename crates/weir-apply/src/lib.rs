@@ -42,7 +42,7 @@ pub use cluster::{ApiError, CallError};
 pub use error::{Error, Rejection, RequestError, Step, UnknownKind};
 pub use health::HealthStatus;
 pub use inventory::{ConfigMapStore, Inventory};
-pub use kubeconfig::client;
+pub use kubeconfig::{client, config};
 pub use plan::{LiveObjects, NoLiveObjects, Plan, PlannedAction, PlannedObject};
 pub use requests::RequestStats;
 pub use weir_api::{InventoryId, ObjectRef};

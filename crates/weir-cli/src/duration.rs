@@ -7,78 +7,30 @@ use std::time::Duration;
 /// every deadline computed from a flag far from overflow.
 pub const MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Parses a positive duration no longer than [`MAX`]; never panics.
+/// Parses a positive duration no longer than [`MAX`]; never panics. Go's syntax is weir-api's
+/// [`weir_api::Duration`]; the command line also takes plain seconds.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let nanos = parse_nanos(text.trim())
-        .ok_or_else(|| format!("{text:?} is not a duration like 90s, 5m or 1h30m"))?;
-    if nanos == 0 {
+    let trimmed = text.trim();
+    let with_unit;
+    let go = if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        with_unit = format!("{trimmed}s");
+        &with_unit
+    } else {
+        trimmed
+    };
+    let too_long = || format!("{text:?} is longer than the maximum of 168h (one week)");
+    let parsed = match go.parse::<weir_api::Duration>() {
+        Ok(d) => d.as_std(),
+        Err(e) if e.is_too_large() => return Err(too_long()),
+        Err(_) => return Err(format!("{text:?} is not a duration like 90s, 5m or 1h30m")),
+    };
+    if parsed.is_zero() {
         return Err(format!("{text:?}: the duration must be positive"));
     }
-    if nanos > MAX.as_nanos() {
-        return Err(format!(
-            "{text:?} is longer than the maximum of 168h (one week)"
-        ));
+    if parsed > MAX {
+        return Err(too_long());
     }
-    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| "out of range".to_string())?;
-    let sub = u32::try_from(nanos % 1_000_000_000).map_err(|_| "out of range".to_string())?;
-    Ok(Duration::new(secs, sub))
-}
-
-/// Nanoseconds, saturating at a value above [`MAX`] instead of overflowing.
-fn parse_nanos(text: &str) -> Option<u128> {
-    if text.is_empty() {
-        return None;
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(digits_value(text).saturating_mul(1_000_000_000));
-    }
-    let mut total: u128 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let (int, after) = rest.split_at(int_len);
-        let (frac, after) = match after.strip_prefix('.') {
-            Some(a) => {
-                let n = a.bytes().take_while(u8::is_ascii_digit).count();
-                a.split_at(n)
-            }
-            None => ("", after),
-        };
-        if int.is_empty() && frac.is_empty() {
-            return None;
-        }
-        let unit_len = after
-            .char_indices()
-            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
-            .map_or(after.len(), |(i, _)| i);
-        let (unit, after) = after.split_at(unit_len);
-        let scale: u128 = match unit {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return None,
-        };
-        let whole = digits_value(int).saturating_mul(scale);
-        // At most 18 fraction digits count (beyond that is below a nanosecond for every unit).
-        let frac = &frac[..frac.len().min(18)];
-        let frac_value = digits_value(frac)
-            .saturating_mul(scale)
-            .checked_div(10u128.pow(u32::try_from(frac.len()).ok()?))?;
-        total = total.saturating_add(whole).saturating_add(frac_value);
-        rest = after;
-    }
-    Some(total)
-}
-
-/// The value of a run of ASCII digits, saturating (far above any bound checked against it).
-fn digits_value(digits: &str) -> u128 {
-    digits.bytes().fold(0u128, |acc, b| {
-        acc.saturating_mul(10)
-            .saturating_add(u128::from(b.saturating_sub(b'0')))
-    })
+    Ok(parsed)
 }
 
 #[cfg(test)]

@@ -177,17 +177,26 @@ where
     S: futures::Stream<Item = Result<Event<KustomizationObject>, watcher::Error>>,
 {
     let mut stream = std::pin::pin!(stream);
+    // Kustomizations last seen Ready: dependants are woken on the transition only, not on every
+    // later event of a Ready dependency (each wake-up costs them a full reconcile).
+    let mut ready = std::collections::HashSet::new();
     while let Some(ev) = stream.next().await {
         match ev {
             Ok(Event::Apply(obj)) | Ok(Event::InitApply(obj)) => {
                 let key = ks_key(&obj);
+                let id = ObjectKey::new(&key.namespace, &key.name);
                 if kustomization::is_ready(&obj) {
-                    ctx.wake_dependants(&ObjectKey::new(&key.namespace, &key.name));
+                    if ready.insert(id.clone()) {
+                        ctx.wake_dependants(&id);
+                    }
+                } else {
+                    ready.remove(&id);
                 }
                 ctx.enqueue(key);
             }
             Ok(Event::Delete(obj)) => {
                 let key = ks_key(&obj);
+                ready.remove(&ObjectKey::new(&key.namespace, &key.name));
                 ctx.forget(&key);
                 // A deletion changes the graph: dependants learn their dependency is gone.
                 ctx.dependency_view();
