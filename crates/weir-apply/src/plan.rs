@@ -22,6 +22,13 @@ use crate::{Applier, Options};
 pub trait LiveObjects: Sync {
     /// The live object, or `None` when the caller does not know it (it is then read from the API).
     fn live(&self, object: &ObjectRef) -> Option<Value>;
+
+    /// True when the caller knows `object` does not exist with this set's owner labels (a synced
+    /// watch of its kind, filtered by owner label, has not seen it), so no LIST is needed to learn
+    /// it. An unlabelled object of that name is still found: the dry-run apply reports it exists.
+    fn is_absent(&self, _object: &ObjectRef) -> bool {
+        false
+    }
 }
 
 /// No live objects known: everything is read from the API server.
@@ -82,6 +89,8 @@ pub struct PlannedObject {
     pub(crate) res: Resource,
     pub(crate) stage: Stage,
     pub(crate) live: Option<Value>,
+    /// The caller's cache says it does not exist: not listed.
+    pub(crate) known_absent: bool,
 }
 
 impl PlannedObject {
@@ -192,6 +201,7 @@ impl Applier {
         let mut items = self.identify(&cluster, manifests, opts).await?;
         for item in items.iter_mut() {
             item.live = live.live(&item.object);
+            item.known_absent = item.live.is_none() && live.is_absent(&item.object);
         }
         read_live(&cluster, &mut items, opts).await?;
         for item in items.iter_mut() {
@@ -300,6 +310,7 @@ impl Applier {
                 manifest,
                 stage,
                 live: None,
+                known_absent: false,
                 action: PlannedAction::Deferred,
                 take_over: false,
                 managed_fields: None,
@@ -318,7 +329,7 @@ async fn read_live(
     let selector = opts.owner_selector();
     let mut groups: BTreeMap<(String, String, String, Option<String>), usize> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
-        if item.live.is_some() {
+        if item.live.is_some() || item.known_absent {
             continue;
         }
         let key = (
@@ -524,6 +535,7 @@ mod tests {
             object,
             action,
             take_over: false,
+            known_absent: false,
             managed_fields: None,
             digest: Digest::sha256(format!("{name:0>64}")),
             manifest,

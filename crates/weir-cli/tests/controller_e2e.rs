@@ -814,6 +814,17 @@ fn drift_is_repaired_within_seconds_not_at_the_interval() {
         events.contains("ConfigMap/e2e-drift/a created"),
         "the repair is reported: {events}"
     );
+    // The drift itself is reported first, naming each object and who changed it.
+    assert!(events.contains("DriftDetected"), "{events}");
+    assert!(
+        events.contains("ConfigMap/e2e-drift/a was deleted"),
+        "{events}"
+    );
+    assert!(
+        events.contains("ConfigMap/e2e-drift/b was changed by kubectl-patch"),
+        "{events}"
+    );
+    wait_ready("kustomization", ns, "app");
 }
 
 #[test]

@@ -46,16 +46,18 @@ pub struct Context {
     applier: weir_apply::Applier,
     /// Appliers per impersonated ServiceAccount (`namespace/name`).
     appliers: Mutex<HashMap<String, weir_apply::Applier>>,
-    /// Metadata watches of the kinds Kustomizations applied.
-    pub drift: crate::drift::DriftWatches,
+    /// Watches of the kinds Kustomizations applied: drift, health and absence from events.
+    pub observed: crate::observed::ObservedObjects,
+    /// Drift seen since the owner's last reconcile, reported in its status before the repair.
+    drift_reports: Mutex<HashMap<Key, String>>,
     /// Each Kustomization's last inventory with manifest digests (status keeps Flux's form only).
     pub inventories: Mutex<HashMap<ObjectKey, weir_apply::Inventory>>,
     /// Discovery answers per kind (health reads), asked once per kind, not once per object.
     kinds: Mutex<
         HashMap<kube::api::GroupVersionKind, (kube::api::ApiResource, kube::discovery::Scope)>,
     >,
-    /// When each Kustomization started waiting for the health of which revision.
-    pub health_waits: Mutex<HashMap<ObjectKey, (String, Instant)>>,
+    /// Kustomizations applied and waiting for their objects' health (woken by the watches).
+    pub health_waits: Mutex<HashMap<ObjectKey, crate::kustomization::HealthWait>>,
     /// Consecutive failures per object, for the back-off.
     failures: Mutex<HashMap<Key, u32>>,
 }
@@ -88,7 +90,8 @@ impl Context {
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "weir".into()),
             applier,
             appliers: Mutex::new(HashMap::new()),
-            drift: Default::default(),
+            observed: Default::default(),
+            drift_reports: Mutex::new(HashMap::new()),
             inventories: Mutex::new(HashMap::new()),
             kinds: Mutex::new(HashMap::new()),
             health_waits: Mutex::new(HashMap::new()),
@@ -121,6 +124,14 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+        self.drift_reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.health_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ObjectKey::new(&key.namespace, &key.name));
     }
 
     /// Waits for the next key to work on.
@@ -202,6 +213,100 @@ impl Context {
             }
         }
         graph.clone()
+    }
+
+    /// A managed object of `owner` changed out of band (`what` says how): `owner` reconciles at once,
+    /// and reports the drift first when it was not its own doing (an object it pruned itself is
+    /// gone from its inventory, and writes while it reconciles are its own).
+    pub fn drifted(&self, owner: &Key, object: &weir_api::ObjectRef, what: String) {
+        let active = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_active(owner);
+        let id = ObjectKey::new(&owner.namespace, &owner.name);
+        let listed = self
+            .inventories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .is_some_and(|inv| inv.contains(object));
+        if listed && !active {
+            tracing::info!(namespace = %owner.namespace, name = %owner.name, drift = %what, "drift detected");
+            let mut reports = self.drift_reports.lock().unwrap_or_else(|e| e.into_inner());
+            let report = reports.entry(owner.clone()).or_default();
+            if !report.is_empty() {
+                report.push_str(", ");
+            }
+            report.push_str(&what);
+        }
+        self.health_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        self.memos.invalidate(owner);
+        self.enqueue(owner.clone());
+    }
+
+    /// The drift reported for `key` since its last reconcile, taken.
+    pub fn take_drift(&self, key: &Key) -> Option<String> {
+        self.drift_reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key)
+    }
+
+    /// An object of `owner` stopped being healthy. A Kustomization that waits for health (`wait`,
+    /// `healthChecks`) and is not applying right now reconciles, so `Ready` says so; its own applies
+    /// (a new generation not yet rolled out) are not news.
+    pub fn health_lost(&self, owner: &Key, what: &str) {
+        let id = ObjectKey::new(&owner.namespace, &owner.name);
+        let waiting = self
+            .health_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&id);
+        let active = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_active(owner);
+        let cares = self
+            .kustomization(&owner.namespace, &owner.name)
+            .is_some_and(|k| k.spec.wait || !k.spec.health_checks.is_empty());
+        if waiting {
+            self.enqueue(owner.clone());
+        } else if cares && !active {
+            tracing::info!(namespace = %owner.namespace, name = %owner.name, %what, "health lost");
+            self.memos.invalidate(owner);
+            self.enqueue(owner.clone());
+        }
+    }
+
+    /// Wakes `owner` when it waits for the health of its objects.
+    pub fn wake_if_waiting_for_health(&self, owner: &Key) {
+        let waiting = self
+            .health_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&ObjectKey::new(&owner.namespace, &owner.name));
+        if waiting {
+            self.enqueue(owner.clone());
+        }
+    }
+
+    /// Wakes every Kustomization waiting for health (a watch just synced).
+    pub fn wake_health_waits(&self) {
+        let waiting: Vec<ObjectKey> = self
+            .health_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for k in waiting {
+            self.enqueue(Key::new(Kind::Kustomization, &k.namespace, &k.name));
+        }
     }
 
     /// Wakes the dependants of a Kustomization that just became Ready.

@@ -15,6 +15,7 @@ use crate::context::{Context, count};
 use crate::dependencies::dependencies_of;
 use crate::gitrepo::jitter;
 use crate::memo::Fingerprint;
+use crate::observed::Observation;
 use crate::status::{now_rfc3339, write_if_changed};
 use crate::{FINALIZER, Key, REQUESTED_AT};
 
@@ -150,17 +151,28 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Option<Instant> {
         new.last_handled_reconcile_at = requested.clone();
     }
 
-    let verdict = decide(
-        ctx,
-        &obj,
-        &view,
-        &me,
-        &deps,
-        source,
-        &mut new,
-        retry_interval,
-    )
-    .await;
+    // Drift the watches saw: said in status (and an event) before it is repaired.
+    let mut before = obj.status.clone();
+    if let Some(what) = ctx.take_drift(key) {
+        before = report_drift(ctx, &obj, &new, &what).await.or(before);
+    }
+    let verdict = match health_wait_for(ctx, &me, fingerprint) {
+        Some(wait) => await_health(ctx, &obj, wait, &mut new, retry_interval).await,
+        None => {
+            decide(
+                ctx,
+                &obj,
+                &view,
+                &me,
+                &deps,
+                source,
+                &mut new,
+                retry_interval,
+                fingerprint,
+            )
+            .await
+        }
+    };
 
     let ts = now_rfc3339();
     match verdict.ready {
@@ -205,7 +217,7 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Option<Instant> {
     }
     let became_ready = verdict.ready == Some(true) && !is_ready(&obj);
     let api: Api<KustomizationObject> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    match write_if_changed(&api, &key.name, obj.status.as_ref(), &new).await {
+    match write_if_changed(&api, &key.name, before.as_ref(), &new).await {
         Ok(true) => count(&ctx.counters.status_writes),
         Ok(false) => {}
         Err(e) => {
@@ -260,6 +272,46 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Option<Instant> {
     next
 }
 
+/// Marks a Ready Kustomization not Ready because `what` drifted, before the repair; returns the
+/// status written.
+async fn report_drift(
+    ctx: &Context,
+    obj: &KustomizationObject,
+    status: &KustomizationStatus,
+    what: &str,
+) -> Option<KustomizationStatus> {
+    let message = format!("drift detected: {what}; repairing");
+    ctx.event(
+        obj.object_ref(&()),
+        true,
+        reason::DRIFT_DETECTED,
+        message.clone(),
+    )
+    .await;
+    if !is_ready(obj) {
+        return None;
+    }
+    let mut drifted = status.clone();
+    condition::set(
+        &mut drifted.conditions,
+        condition::new(condition::READY, false, reason::DRIFT_DETECTED, &message),
+        &now_rfc3339(),
+    );
+    let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
+    let name = obj.metadata.name.as_deref().unwrap_or_default();
+    let api: Api<KustomizationObject> = Api::namespaced(ctx.client.clone(), ns);
+    match write_if_changed(&api, name, obj.status.as_ref(), &drifted).await {
+        Ok(_) => {
+            count(&ctx.counters.status_writes);
+            Some(drifted)
+        }
+        Err(e) => {
+            tracing::warn!(namespace = ns, name, error = %e, "status write failed");
+            None
+        }
+    }
+}
+
 /// The source's artifact (revision, digest), or why there is none.
 fn source_artifact(ctx: &Context, obj: &KustomizationObject) -> Result<(String, String), Verdict> {
     let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
@@ -305,6 +357,7 @@ async fn decide(
     source: Result<(String, String), Verdict>,
     new: &mut KustomizationStatus,
     retry: Duration,
+    fingerprint: Fingerprint,
 ) -> Verdict {
     let gaps = unsupported(obj);
     if !gaps.is_empty() {
@@ -430,7 +483,7 @@ async fn decide(
     }
     let previous = previous_inventory(ctx, obj);
     let plan = match applier
-        .plan(manifests, &previous, &weir_apply::NoLiveObjects, &opts)
+        .plan(manifests, &previous, &ctx.observed, &opts)
         .await
     {
         Ok(p) => p,
@@ -491,7 +544,7 @@ async fn decide(
         }
     }
     remember_inventory(ctx, obj, &inventory);
-    ctx.drift.watch(ctx, &inventory.objects());
+    ctx.observed.watch(ctx, &inventory.objects());
     let mut lines: Vec<String> = Vec::new();
     let mut live_objects = Vec::new();
     for change in &changes {
@@ -528,11 +581,17 @@ async fn decide(
         .await;
     }
 
-    // Health: evaluated now from live state; a Kustomization still waiting looks again shortly
-    // without holding a worker.
+    // Health: from the watches of the applied objects. A Kustomization still waiting is woken by
+    // their events (or at its timeout) and only looks at health again: no plan, no worker held.
     if obj.spec.wait || !obj.spec.health_checks.is_empty() {
-        let mut targets = if obj.spec.wait {
+        let mut targets: Vec<HealthTarget> = if obj.spec.wait {
             live_objects
+                .into_iter()
+                .map(|object| HealthTarget {
+                    object,
+                    owned: true,
+                })
+                .collect()
         } else {
             Vec::new()
         };
@@ -541,70 +600,30 @@ async fn decide(
                 .api_version
                 .as_deref()
                 .map_or(("", "v1"), weir_api::object_ref::split_api_version);
-            targets.push(weir_apply::ObjectRef {
+            let object = weir_apply::ObjectRef {
                 group: group.to_string(),
                 version: version.to_string(),
                 kind: hc.kind.clone(),
                 namespace: hc.namespace.clone().or_else(|| Some(ns.to_string())),
                 name: hc.name.clone(),
-            });
+            };
+            let owned = inventory.contains(&object);
+            targets.push(HealthTarget { object, owned });
         }
-        match unhealthy(ctx, &targets).await {
-            Ok(None) => {
-                condition::set(
-                    &mut new.conditions,
-                    condition::new(
-                        condition::HEALTHY,
-                        true,
-                        reason::SUCCEEDED,
-                        "all objects are healthy",
-                    ),
-                    &now_rfc3339(),
-                );
-            }
-            Ok(Some((what, failed))) => {
-                let attempted_for = health_wait_started(ctx, obj, &revision);
-                let timeout = obj.spec.timeout.map_or(interval_of(obj), |d| d.as_std());
-                let msg = format!("health check of {what}");
-                if failed || attempted_for.is_some_and(|t| t.elapsed() >= timeout) {
-                    condition::set(
-                        &mut new.conditions,
-                        condition::new(
-                            condition::HEALTHY,
-                            false,
-                            reason::HEALTH_CHECK_FAILED,
-                            &msg,
-                        ),
-                        &now_rfc3339(),
-                    );
-                    clear_health_wait(ctx, obj);
-                    return Verdict::not_ready(
-                        reason::HEALTH_CHECK_FAILED,
-                        format!(
-                            "health check failed after {}: {what}",
-                            weir_api::Duration::from_std(timeout)
-                        ),
-                        Some(retry),
-                    );
-                }
-                let mut c = condition::new(condition::HEALTHY, false, reason::PROGRESSING, &msg);
-                c.status = "Unknown".into();
-                condition::set(&mut new.conditions, c, &now_rfc3339());
-                return Verdict {
-                    ready: None,
-                    reason: reason::PROGRESSING,
-                    message: format!("applied revision {revision}, waiting for {what}"),
-                    stalled: false,
-                    retry: Some(HEALTH_POLL),
-                };
-            }
-            Err(e) => return Verdict::not_ready(reason::HEALTH_CHECK_FAILED, e, Some(retry)),
+        let wait = start_health_wait(ctx, me, &revision, fingerprint, targets);
+        match check_health(ctx, obj, &wait, new, retry).await {
+            HealthOutcome::Healthy => {}
+            HealthOutcome::NotYet(v) => return v,
         }
-        clear_health_wait(ctx, obj);
     } else {
         condition::remove(&mut new.conditions, condition::HEALTHY);
     }
-    new.last_applied_revision = Some(revision.clone());
+    succeeded(new, &revision)
+}
+
+/// Ready at `revision`.
+fn succeeded(new: &mut KustomizationStatus, revision: &str) -> Verdict {
+    new.last_applied_revision = Some(revision.to_string());
     Verdict {
         ready: Some(true),
         reason: reason::RECONCILIATION_SUCCEEDED,
@@ -618,21 +637,56 @@ fn interval_of(obj: &KustomizationObject) -> Duration {
     obj.spec.interval.map_or(DEFAULT_INTERVAL, |d| d.as_std())
 }
 
-/// When this Kustomization started waiting for the health of `revision` (kept in memory: a restart
-/// starts the wait again, which errs on the side of waiting).
-fn health_wait_started(
+/// A Kustomization applied at `revision` and waiting for its objects' health.
+#[derive(Debug, Clone)]
+pub struct HealthWait {
+    revision: String,
+    started: Instant,
+    /// The inputs it was applied with: a reconcile with other inputs runs in full.
+    fingerprint: Fingerprint,
+    targets: Vec<HealthTarget>,
+}
+
+/// An object whose health a Kustomization waits for.
+#[derive(Debug, Clone)]
+struct HealthTarget {
+    object: weir_apply::ObjectRef,
+    /// In this Kustomization's inventory, so carrying its owner label: the watches know it.
+    owned: bool,
+}
+
+/// Registers the wait (keeping its start when it is the same revision: the timeout runs from the
+/// first apply of a revision, not from each repair).
+fn start_health_wait(
     ctx: &Context,
-    obj: &KustomizationObject,
+    me: &ObjectKey,
     revision: &str,
-) -> Option<Instant> {
+    fingerprint: Fingerprint,
+    targets: Vec<HealthTarget>,
+) -> HealthWait {
     let mut waits = ctx.health_waits.lock().unwrap_or_else(|e| e.into_inner());
-    let entry = waits
-        .entry(key_of(obj))
-        .or_insert_with(|| (revision.to_string(), Instant::now()));
-    if entry.0 != revision {
-        *entry = (revision.to_string(), Instant::now());
-    }
-    Some(entry.1)
+    let started = waits
+        .get(me)
+        .filter(|w| w.revision == revision)
+        .map_or_else(Instant::now, |w| w.started);
+    let wait = HealthWait {
+        revision: revision.to_string(),
+        started,
+        fingerprint,
+        targets,
+    };
+    waits.insert(me.clone(), wait.clone());
+    wait
+}
+
+/// The wait of `me` if it was registered with these inputs.
+fn health_wait_for(ctx: &Context, me: &ObjectKey, fingerprint: Fingerprint) -> Option<HealthWait> {
+    ctx.health_waits
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(me)
+        .filter(|w| w.fingerprint == fingerprint)
+        .cloned()
 }
 
 fn clear_health_wait(ctx: &Context, obj: &KustomizationObject) {
@@ -642,49 +696,188 @@ fn clear_health_wait(ctx: &Context, obj: &KustomizationObject) {
         .remove(&key_of(obj));
 }
 
-/// The first object that is not healthy, and whether it failed for good; `None` when all are.
-async fn unhealthy(
+/// A reconcile of a Kustomization waiting for health with unchanged inputs: only health is looked
+/// at again.
+async fn await_health(
     ctx: &Context,
-    targets: &[weir_apply::ObjectRef],
-) -> Result<Option<(String, bool)>, String> {
-    for t in targets {
-        let gvk = kube::api::GroupVersionKind::gvk(&t.group, &t.version, &t.kind);
-        let (ar, scope) = ctx
-            .resolve_kind(&gvk)
-            .await
-            .map_err(|e| format!("{} {}: kind not served: {e}", t.kind, t.name))?;
-        let api: Api<kube::api::DynamicObject> = match (&t.namespace, scope) {
-            (Some(ns), kube::discovery::Scope::Namespaced) => {
-                Api::namespaced_with(ctx.client.clone(), ns, &ar)
+    obj: &KustomizationObject,
+    wait: HealthWait,
+    new: &mut KustomizationStatus,
+    retry: Duration,
+) -> Verdict {
+    new.last_attempted_revision = Some(wait.revision.clone());
+    match check_health(ctx, obj, &wait, new, retry).await {
+        HealthOutcome::Healthy => succeeded(new, &wait.revision),
+        HealthOutcome::NotYet(v) => v,
+    }
+}
+
+enum HealthOutcome {
+    Healthy,
+    NotYet(Verdict),
+}
+
+/// Evaluates the wait's targets and sets the `Healthy` condition; ends the wait unless still waiting.
+async fn check_health(
+    ctx: &Context,
+    obj: &KustomizationObject,
+    wait: &HealthWait,
+    new: &mut KustomizationStatus,
+    retry: Duration,
+) -> HealthOutcome {
+    let timeout = obj.spec.timeout.map_or(interval_of(obj), |d| d.as_std());
+    let revision = &wait.revision;
+    match unhealthy(ctx, &wait.targets).await {
+        Ok(Health::All) => {
+            condition::set(
+                &mut new.conditions,
+                condition::new(
+                    condition::HEALTHY,
+                    true,
+                    reason::SUCCEEDED,
+                    "all objects are healthy",
+                ),
+                &now_rfc3339(),
+            );
+            clear_health_wait(ctx, obj);
+            HealthOutcome::Healthy
+        }
+        Ok(Health::Waiting {
+            what,
+            why,
+            failed,
+            polled,
+        }) => {
+            let elapsed = wait.started.elapsed();
+            if failed || elapsed >= timeout {
+                let msg = format!("health check of {what}: {why}");
+                condition::set(
+                    &mut new.conditions,
+                    condition::new(condition::HEALTHY, false, reason::HEALTH_CHECK_FAILED, &msg),
+                    &now_rfc3339(),
+                );
+                clear_health_wait(ctx, obj);
+                let after = if failed {
+                    String::new()
+                } else {
+                    format!(" after {}", weir_api::Duration::from_std(timeout))
+                };
+                return HealthOutcome::NotYet(Verdict::not_ready(
+                    reason::HEALTH_CHECK_FAILED,
+                    format!("health check failed{after}: {what}: {why}"),
+                    Some(retry),
+                ));
             }
-            _ => Api::all_with(ctx.client.clone(), &ar),
-        };
-        let shown = format!(
-            "{}/{}",
-            t.kind,
-            t.namespace
-                .as_ref()
-                .map_or(t.name.clone(), |n| format!("{n}/{}", t.name))
-        );
-        let live = api
-            .get_opt(&t.name)
-            .await
-            .map_err(|e| format!("{shown}: {e}"))?;
-        let Some(live) = live else {
-            return Ok(Some((format!("{shown}: not found"), false)));
-        };
-        let value = serde_json::to_value(&live).map_err(|e| e.to_string())?;
-        match weir_apply::health::evaluate(&value) {
-            weir_apply::HealthStatus::Current => {}
-            weir_apply::HealthStatus::InProgress(why) => {
-                return Ok(Some((format!("{shown}: {why}"), false)));
-            }
-            weir_apply::HealthStatus::Failed(why) => {
-                return Ok(Some((format!("{shown}: {why}"), true)));
-            }
+            // The message names the object, not its progress, so status is written when the
+            // object waited for changes, not at every step of a rollout.
+            let msg = format!("waiting for {what} to become healthy");
+            let mut c = condition::new(condition::HEALTHY, false, reason::PROGRESSING, &msg);
+            c.status = "Unknown".into();
+            condition::set(&mut new.conditions, c, &now_rfc3339());
+            let left = timeout
+                .saturating_sub(elapsed)
+                .max(Duration::from_millis(100));
+            HealthOutcome::NotYet(Verdict {
+                ready: None,
+                reason: reason::PROGRESSING,
+                message: format!("applied revision {revision}, {msg}"),
+                stalled: false,
+                // Objects read by GET (no watch for them yet) are looked at again shortly; the
+                // others wake it by their events, and the timeout bounds the wait.
+                retry: Some(if polled { HEALTH_POLL.min(left) } else { left }),
+            })
+        }
+        Err(e) => {
+            clear_health_wait(ctx, obj);
+            HealthOutcome::NotYet(Verdict::not_ready(
+                reason::HEALTH_CHECK_FAILED,
+                e,
+                Some(retry),
+            ))
         }
     }
-    Ok(None)
+}
+
+/// Health of a set of objects.
+enum Health {
+    All,
+    /// The first object not healthy, why, whether it failed for good, and whether some object was
+    /// read from the API (no watch knows it yet).
+    Waiting {
+        what: String,
+        why: String,
+        failed: bool,
+        polled: bool,
+    },
+}
+
+fn shown(t: &weir_apply::ObjectRef) -> String {
+    format!(
+        "{}/{}",
+        t.kind,
+        t.namespace
+            .as_ref()
+            .map_or(t.name.clone(), |n| format!("{n}/{}", t.name))
+    )
+}
+
+async fn unhealthy(ctx: &Context, targets: &[HealthTarget]) -> Result<Health, String> {
+    let mut polled = false;
+    for t in targets {
+        let observed = if t.owned {
+            ctx.observed.observe(&t.object)
+        } else {
+            Observation::Unknown
+        };
+        let health = match observed {
+            Observation::Present(h) => Some(h),
+            Observation::Absent => None,
+            Observation::Unknown => {
+                polled = true;
+                read_health(ctx, &t.object).await?
+            }
+        };
+        let (why, failed) = match health {
+            Some(weir_apply::HealthStatus::Current) => continue,
+            None => ("not found".to_string(), false),
+            Some(weir_apply::HealthStatus::InProgress(why)) => (why, false),
+            Some(weir_apply::HealthStatus::Failed(why)) => (why, true),
+        };
+        return Ok(Health::Waiting {
+            what: shown(&t.object),
+            why,
+            failed,
+            polled,
+        });
+    }
+    Ok(Health::All)
+}
+
+/// The health of one object read from the API (`None`: not found).
+async fn read_health(
+    ctx: &Context,
+    t: &weir_apply::ObjectRef,
+) -> Result<Option<weir_apply::HealthStatus>, String> {
+    let gvk = kube::api::GroupVersionKind::gvk(&t.group, &t.version, &t.kind);
+    let (ar, scope) = ctx
+        .resolve_kind(&gvk)
+        .await
+        .map_err(|e| format!("{} {}: kind not served: {e}", t.kind, t.name))?;
+    let api: Api<kube::api::DynamicObject> = match (&t.namespace, scope) {
+        (Some(ns), kube::discovery::Scope::Namespaced) => {
+            Api::namespaced_with(ctx.client.clone(), ns, &ar)
+        }
+        _ => Api::all_with(ctx.client.clone(), &ar),
+    };
+    let live = api
+        .get_opt(&t.name)
+        .await
+        .map_err(|e| format!("{}: {e}", shown(t)))?;
+    let Some(live) = live else {
+        return Ok(None);
+    };
+    let value = serde_json::to_value(&live).map_err(|e| e.to_string())?;
+    Ok(Some(weir_apply::health::evaluate(&value)))
 }
 
 /// `postBuild` variables: the `substituteFrom` objects read from the cluster, in order, then

@@ -17,11 +17,11 @@
 
 pub mod context;
 pub mod dependencies;
-pub mod drift;
 pub mod gitrepo;
 pub mod install;
 pub mod kustomization;
 pub mod memo;
+pub mod observed;
 pub mod queue;
 pub mod run;
 pub mod status;

@@ -151,6 +151,11 @@ where
         self.due.is_empty()
     }
 
+    /// True while a worker holds `key`.
+    pub fn is_active(&self, key: &K) -> bool {
+        self.active.contains_key(key)
+    }
+
     /// Keys being worked on.
     pub fn active(&self) -> usize {
         self.active.len()

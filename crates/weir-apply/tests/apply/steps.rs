@@ -173,6 +173,61 @@ async fn an_unchanged_set_with_live_objects_from_a_cache_makes_no_request() {
     assert!(!plan.has_changes());
 }
 
+/// A cache that knows the set's objects do not exist yet (a synced watch that never saw them).
+struct NothingLive;
+
+impl weir_apply::LiveObjects for NothingLive {
+    fn live(&self, _: &ObjectRef) -> Option<Value> {
+        None
+    }
+    fn is_absent(&self, _: &ObjectRef) -> bool {
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_a_cache_knows_absent_are_not_listed_and_unlabelled_ones_are_still_found() {
+    let ns = namespace("absent");
+    let applier = applier().await;
+    let opts = options("absent", &ns);
+    // Warm discovery so the counts below are the plan's own reads.
+    applier
+        .plan(
+            vec![config_map("warm", json!({}))],
+            &Inventory::default(),
+            &NoLiveObjects,
+            &opts,
+        )
+        .await
+        .expect("warm-up plan");
+    // `taken` exists without owner labels: the cache (filtered by owner label) cannot know it.
+    kubectl(&[
+        "create",
+        "configmap",
+        "taken",
+        "-n",
+        &ns,
+        "--from-literal=k=old",
+    ]);
+    let set = vec![
+        config_map("fresh", json!({"k": "1"})),
+        config_map("taken", json!({"k": "new"})),
+    ];
+    let plan = applier
+        .plan(set, &Inventory::default(), &NothingLive, &opts)
+        .await
+        .expect("plan");
+    // No LIST; the dry-run of `taken` finds it exists, and one GET reads it for the diff.
+    assert_eq!(plan.requests.reads, 1, "{:?}", plan.requests);
+    assert_eq!(plan.requests.dry_runs, 2, "{:?}", plan.requests);
+    assert_eq!(plan.objects[0].action, PlannedAction::Create);
+    assert!(
+        matches!(plan.objects[1].action, PlannedAction::Configure(_)),
+        "{:?}",
+        plan.objects[1].action
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kind_missing_from_the_discovery_cache_is_looked_up_again() {
     let ns = namespace("later");
