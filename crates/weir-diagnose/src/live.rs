@@ -25,6 +25,11 @@ pub fn explain(live: &Live, obj: &Value, depth: usize) -> Option<(Vec<Step>, Cau
         .and_then(|v| v.split_once('/'))
         .map_or("", |(g, _)| g);
     let kind = text(obj, "/kind").unwrap_or("");
+    // A pod's container states are read even when kstatus calls it current (a Running pod without
+    // a Ready condition may be crash-looping).
+    if (group, kind) == ("", "Pod") {
+        return pod(live, obj, depth);
+    }
     if status.is_current() {
         return None;
     }
@@ -34,7 +39,6 @@ pub fn explain(live: &Live, obj: &Value, depth: usize) -> Option<(Vec<Step>, Cau
         ("apps", "StatefulSet") => stateful_set(live, obj, depth + 1),
         ("apps", "DaemonSet") | ("apps", "ReplicaSet") => owned_pods(live, obj, depth + 1),
         ("batch", "Job") => job(live, obj, depth + 1),
-        ("", "Pod") => return pod(live, obj, depth),
         ("", "PersistentVolumeClaim") => return pvc(live, obj, depth),
         _ => None,
     };

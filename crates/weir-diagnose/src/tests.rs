@@ -528,6 +528,22 @@ fn oom_killed() {
 }
 
 #[test]
+fn running_pod_crash_looping_is_found_directly() {
+    let mut s = snap(
+        vec![ks_obj("app", json!({}), ok_status(&["apps_solo__Pod"]))],
+        vec![repo_ok()],
+    );
+    s.live.insert_listing("", "Pod", vec![pod("solo", "none", json!({"phase": "Running", "containerStatuses": [{"name": "app", "ready": false, "restartCount": 6,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}))]);
+    let d = why_ks(&s, "app");
+    assert_eq!(code(&d), "oom-killed");
+    assert_eq!(
+        lines(&d)[1],
+        "  Pod apps/solo: container app OOMKilled, exit code 137, 6 restarts"
+    );
+}
+
+#[test]
 fn pending_with_scheduler_reason() {
     let base = |msg: &str| {
         let mut s = workload(
