@@ -10,7 +10,7 @@ use weir_graph::DependencyGraph;
 use crate::snapshot::{Snapshot, age, key_of, ready, text};
 use crate::source::{SourceCause, classify, host_of};
 use crate::stale;
-use crate::why::{Kind, why};
+use crate::why::{Ctx, Kind, why_in};
 
 /// How bad a finding is; findings are sorted by it, worst first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -283,13 +283,30 @@ fn sources(snap: &Snapshot, out: &mut Vec<Finding>) {
 /// Not-ready Kustomizations whose cause is not a failing source (reported grouped above) nor a
 /// dependency problem (reported as such).
 fn failing(snap: &Snapshot, out: &mut Vec<Finding>) {
+    let cx = Ctx::new(snap);
     for k in &snap.kustomizations {
         let status = k.status.clone().unwrap_or_default();
         if k.spec.suspend || condition::is_true(&status.conditions, condition::READY) {
             continue;
         }
         let key = key_of(&k.metadata);
-        let d = why(snap, Kind::Kustomization, &key);
+        // Waiting on a dependency that is not ready: the dependency's own finding says why (and
+        // walking every chain from every dependant would cost the square of its length).
+        let waits = k.spec.depends_on.iter().any(|d| {
+            let dk = ObjectKey::new(
+                d.namespace.clone().unwrap_or_else(|| key.namespace.clone()),
+                &d.name,
+            );
+            cx.kustomization(&dk).is_some_and(|dep| {
+                !dep.status
+                    .as_ref()
+                    .is_some_and(|s| condition::is_true(&s.conditions, condition::READY))
+            })
+        });
+        if waits {
+            continue;
+        }
+        let d = why_in(&cx, Kind::Kustomization, &key);
         let Some(cause) = d.cause else { continue };
         let skip = cause.code.starts_with("source-")
             || cause.code.starts_with("dependency-")

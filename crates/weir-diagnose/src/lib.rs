@@ -25,7 +25,7 @@ pub mod why;
 pub use chain::{Cause, Diagnosis, Step};
 pub use doctor::{Finding, Report, Severity, doctor};
 pub use snapshot::{Live, Snapshot};
-pub use why::{Kind, why};
+pub use why::{Ctx, Kind, why, why_in};
 
 #[cfg(test)]
 mod tests;

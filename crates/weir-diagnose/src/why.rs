@@ -5,7 +5,7 @@
 //! (build, apply), then the health of what was applied (down to container states), then staleness.
 //! Only the Flux-compatible status is read, so the answer is the same on a cluster run by Flux.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use weir_api::condition::{self, reason};
 use weir_api::flux::{GitRepositoryObject, KustomizationObject};
@@ -44,6 +44,11 @@ impl Kind {
 
 /// The diagnosis of `kind` `key` in `snap`.
 pub fn why(snap: &Snapshot, kind: Kind, key: &ObjectKey) -> Diagnosis {
+    why_in(&Ctx::new(snap), kind, key)
+}
+
+/// [`why`] over a prepared [`Ctx`] (many answers from one snapshot share its indexes).
+pub fn why_in(snap: &Ctx<'_>, kind: Kind, key: &ObjectKey) -> Diagnosis {
     let mut steps = Vec::new();
     let cause = match kind {
         Kind::Kustomization => ks(snap, key, 0, &mut Vec::new(), &mut steps),
@@ -63,6 +68,60 @@ fn name_of(kind: &str, key: &ObjectKey) -> String {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("").trim()
+}
+
+/// A snapshot with the indexes `why` needs: Kustomizations and GitRepositories by key, the
+/// dependency graph, its cycles and missing dependencies (built once, then shared by every answer).
+pub struct Ctx<'a> {
+    snap: &'a Snapshot,
+    ks_index: BTreeMap<ObjectKey, &'a KustomizationObject>,
+    gr_index: BTreeMap<ObjectKey, &'a GitRepositoryObject>,
+    graph: DependencyGraph<ObjectKey>,
+    cycles: Vec<weir_graph::Cycle<ObjectKey>>,
+    missing: BTreeMap<ObjectKey, Vec<ObjectKey>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(snap: &'a Snapshot) -> Ctx<'a> {
+        let graph = graph(snap);
+        let cycles = graph.cycles();
+        let mut missing: BTreeMap<ObjectKey, Vec<ObjectKey>> = BTreeMap::new();
+        for m in graph.missing() {
+            missing.entry(m.dependant).or_default().push(m.missing);
+        }
+        Ctx {
+            snap,
+            ks_index: snap
+                .kustomizations
+                .iter()
+                .map(|k| (key_of(&k.metadata), k))
+                .collect(),
+            gr_index: snap
+                .git_repositories
+                .iter()
+                .map(|g| (key_of(&g.metadata), g))
+                .collect(),
+            graph,
+            cycles,
+            missing,
+        }
+    }
+
+    /// The Kustomization `namespace/name` (indexed).
+    pub fn kustomization(&self, key: &ObjectKey) -> Option<&'a KustomizationObject> {
+        self.ks_index.get(key).copied()
+    }
+
+    fn git_repository(&self, key: &ObjectKey) -> Option<&'a GitRepositoryObject> {
+        self.gr_index.get(key).copied()
+    }
+}
+
+impl std::ops::Deref for Ctx<'_> {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        self.snap
+    }
 }
 
 /// The dependency graph of every listed Kustomization.
@@ -101,7 +160,7 @@ fn not_found(kind: &str, key: &ObjectKey, known: Vec<&str>) -> Cause {
 
 /// The Kustomization's chain; `None` when nothing is wrong. `visiting` guards dependency recursion.
 fn ks(
-    snap: &Snapshot,
+    snap: &Ctx<'_>,
     key: &ObjectKey,
     depth: usize,
     visiting: &mut Vec<ObjectKey>,
@@ -125,7 +184,7 @@ fn ks(
 }
 
 fn ks_inner(
-    snap: &Snapshot,
+    snap: &Ctx<'_>,
     k: &KustomizationObject,
     key: &ObjectKey,
     label: &str,
@@ -233,7 +292,7 @@ fn ks_inner(
 
 /// Cycle, missing dependency, or a dependency not ready (recursing into its why).
 fn dependencies(
-    snap: &Snapshot,
+    snap: &Ctx<'_>,
     k: &KustomizationObject,
     key: &ObjectKey,
     label: &str,
@@ -244,8 +303,8 @@ fn dependencies(
     if k.spec.depends_on.is_empty() {
         return None;
     }
-    let g = graph(snap);
-    if let Some(cycle) = g.cycles().into_iter().find(|c| c.0.contains(key)) {
+    let g = &snap.graph;
+    if let Some(cycle) = snap.cycles.iter().find(|c| c.0.contains(key)) {
         let chain = cycle.to_string();
         steps.push(Step::new(
             depth,
@@ -257,12 +316,7 @@ fn dependencies(
             format!("break the cycle {chain}: remove one of these dependsOn entries"),
         ));
     }
-    let missing: Vec<ObjectKey> = g
-        .missing()
-        .into_iter()
-        .filter(|m| &m.dependant == key)
-        .map(|m| m.missing)
-        .collect();
+    let missing: Vec<ObjectKey> = snap.missing.get(key).cloned().unwrap_or_default();
     if let Some(m) = missing.first() {
         let known: Vec<&str> = snap
             .kustomizations
@@ -317,7 +371,7 @@ fn dependencies(
 
 /// The source: missing, failing (classified), or without an artifact.
 fn source(
-    snap: &Snapshot,
+    snap: &Ctx<'_>,
     k: &KustomizationObject,
     key: &ObjectKey,
     label: &str,
@@ -364,7 +418,7 @@ fn source(
 }
 
 /// The GitRepository's chain; `None` when it is Ready with an artifact.
-fn gitrepo(snap: &Snapshot, key: &ObjectKey, depth: usize, steps: &mut Vec<Step>) -> Option<Cause> {
+fn gitrepo(snap: &Ctx<'_>, key: &ObjectKey, depth: usize, steps: &mut Vec<Step>) -> Option<Cause> {
     let label = name_of("GitRepository", key);
     let Some(g) = snap.git_repository(key) else {
         steps.push(Step::new(depth, &label, "not found"));
@@ -380,7 +434,7 @@ fn gitrepo(snap: &Snapshot, key: &ObjectKey, depth: usize, steps: &mut Vec<Step>
 }
 
 fn gitrepo_inner(
-    snap: &Snapshot,
+    snap: &Ctx<'_>,
     g: &GitRepositoryObject,
     key: &ObjectKey,
     label: &str,
@@ -477,7 +531,7 @@ fn gitrepo_inner(
 /// Classifies the Ready condition's failure (build, apply, health, dependency retry).
 #[allow(clippy::too_many_arguments)]
 fn failing_step(
-    snap: &Snapshot,
+    snap: &Ctx<'_>,
     k: &KustomizationObject,
     key: &ObjectKey,
     label: &str,
@@ -697,7 +751,7 @@ fn apply_failure(
 /// The first problem among the applied objects (inventory order): a nested Kustomization not ready
 /// (recursing), an object missing live, or an unhealthy one (descending).
 fn inventory(
-    snap: &Snapshot,
+    snap: &Ctx<'_>,
     k: &KustomizationObject,
     depth: usize,
     visiting: &mut Vec<ObjectKey>,
