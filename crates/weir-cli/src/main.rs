@@ -36,6 +36,18 @@ enum Command {
     Controller(cmd::controller::Args),
     /// Install weir's CRDs, RBAC and Deployment (`--export` prints them).
     Install(cmd::install::Args),
+    /// Show Flux objects with their state (`weir get ks -A`).
+    Get(cmd::get::Args),
+    /// Explain why an object is not deployed, down to the root cause (`weir why ks/apps`).
+    Why(cmd::why::Args),
+    /// Check the whole installation (exit 1 with findings).
+    Doctor(cmd::doctor::Args),
+    /// Ask for a reconcile now and wait for its outcome.
+    Reconcile(cmd::reconcile::Args),
+    /// Suspend reconciling an object.
+    Suspend(cmd::reconcile::Args),
+    /// Resume reconciling an object, and wait for its outcome.
+    Resume(cmd::reconcile::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +60,12 @@ fn main() -> ExitCode {
         Command::Apply(args) => cmd::apply::run(args),
         Command::Controller(args) => cmd::controller::run(args),
         Command::Install(args) => cmd::install::run(args),
+        Command::Get(args) => cmd::get::run(args),
+        Command::Why(args) => cmd::why::run(args),
+        Command::Doctor(args) => cmd::doctor::run(args),
+        Command::Reconcile(args) => cmd::reconcile::run(cmd::reconcile::Verb::Reconcile, args),
+        Command::Suspend(args) => cmd::reconcile::run(cmd::reconcile::Verb::Suspend, args),
+        Command::Resume(args) => cmd::reconcile::run(cmd::reconcile::Verb::Resume, args),
     };
     match result {
         Ok(code) => code,

@@ -4,9 +4,14 @@ pub mod apply;
 pub mod build;
 pub mod check;
 pub mod controller;
+pub mod doctor;
+pub mod get;
 pub mod install;
 pub mod kustomize;
+pub mod reconcile;
+pub mod snapshot;
 pub mod source;
+pub mod why;
 
 /// The client configuration from the kubeconfig at `path` (else `$KUBECONFIG`, `~/.kube/config`,
 /// in-cluster), using `context` or the current one.
