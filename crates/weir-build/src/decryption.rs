@@ -40,17 +40,17 @@ pub enum Error {
 
 /// Whether `ks` asks for SOPS decryption (`spec.decryption.provider: sops`).
 pub fn wanted(ks: &Kustomization) -> bool {
-    ks.spec
-        .decryption
-        .as_ref()
-        .is_some_and(|d| d["provider"] == "sops")
+    provider_is_sops(ks.spec.decryption.as_ref())
+}
+
+/// Whether a `spec.decryption` value names the `sops` provider.
+pub fn provider_is_sops(decryption: Option<&Value>) -> bool {
+    decryption.is_some_and(|d| d["provider"] == "sops")
 }
 
 /// The name of `spec.decryption.secretRef`, if any.
-pub fn secret_name(ks: &Kustomization) -> Option<&str> {
-    ks.spec
-        .decryption
-        .as_ref()
+pub fn secret_name(decryption: Option<&Value>) -> Option<&str> {
+    decryption
         .and_then(|d| d["secretRef"]["name"].as_str())
         .filter(|n| !n.is_empty())
 }
@@ -145,7 +145,7 @@ mod tests {
         assert!(!wanted(&ks));
         ks.spec.decryption = Some(json!({"provider": "sops", "secretRef": {"name": "sops-age"}}));
         assert!(wanted(&ks));
-        assert_eq!(secret_name(&ks), Some("sops-age"));
+        assert_eq!(secret_name(ks.spec.decryption.as_ref()), Some("sops-age"));
     }
 
     #[test]
