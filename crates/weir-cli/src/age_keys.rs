@@ -49,10 +49,12 @@ impl DecryptArgs {
             read_file(&mut ids, path, "--age-key-file")?;
         } else {
             if let Some(text) = std::env::var_os("SOPS_AGE_KEY") {
-                // Like sops: several keys may share a line.
+                // Like sops: comment lines skipped, several keys may share a line.
                 let text = text
                     .to_string_lossy()
-                    .split_whitespace()
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with('#'))
+                    .flat_map(str::split_whitespace)
                     .collect::<Vec<_>>()
                     .join("\n");
                 ids.add(&text)
