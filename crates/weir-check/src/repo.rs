@@ -501,12 +501,17 @@ impl Walk {
                 "substituteFrom objects not in this repository: their variables are not checked",
             );
         }
+        let hint = if self.decryption.is_some() {
+            " (--decrypt decrypts only the objects of Kustomizations with spec.decryption, as Flux)"
+        } else {
+            " (pass --decrypt with an age key to check them)"
+        };
         for m in encrypted {
             self.grouped(
                 FindingKind::SourceUnavailable,
                 label.clone(),
                 format!(
-                    "postBuild.substituteFrom {m} is SOPS-encrypted: the variables it defines are not checked offline"
+                    "postBuild.substituteFrom {m} is SOPS-encrypted: the variables it defines are not checked offline{hint}"
                 ),
                 "SOPS-encrypted substituteFrom values are not checked offline",
             );
