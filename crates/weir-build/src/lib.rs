@@ -6,6 +6,7 @@
 //! - [`variables`]: the postBuild variables from `substitute` and `substituteFrom` ConfigMaps and
 //!   Secrets (the caller fetches the objects; `optional` is honoured here).
 //! - [`envsubst`]: Flux's substitution language, exactly; [`substitute`] applies it to objects.
+//! - [`decryption`]: `spec.decryption`: SOPS-encrypted objects decrypted with age keys.
 //! - [`artifact`]: an ArtifactGenerator's `copy` operations assembled as a virtual tree.
 //!
 //! ```no_run
@@ -21,6 +22,7 @@
 //! ```
 
 pub mod artifact;
+pub mod decryption;
 pub mod envsubst;
 pub mod render;
 pub mod substitute;

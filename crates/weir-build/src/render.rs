@@ -1,16 +1,19 @@
 //! A Flux Kustomization rendered as kustomize-controller renders it: the spec merged into the
 //! directory's kustomization (generated when the directory has none), built with loads confined to
-//! the artifact root, `commonMetadata` stamped on every object, then postBuild substitution.
+//! the artifact root, SOPS decryption (`spec.decryption`, with the caller's keys), postBuild
+//! substitution, then `commonMetadata` stamped on every object.
 //!
 //! This is the controller's build step as a library call: `weir check`, `weir build ks` and the
 //! controller all come through here.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use weir_api::flux::Kustomization;
 use weir_kustomize::{BuildOptions, FileSystem};
 
+use crate::decryption;
 use crate::substitute::{self, ObjectSubstituteError};
 use crate::variables::{self, Variables};
 
@@ -37,6 +40,9 @@ pub enum Error {
     },
     #[error("'{name}' var name is invalid, must match '^[_[:alpha:]][_[:alpha:][:digit:]]*$'")]
     BadVariableName { name: String },
+    /// `spec.decryption`: an object could not be decrypted (Flux: `BuildFailed`).
+    #[error(transparent)]
+    Decryption(#[from] decryption::Error),
 }
 
 impl Error {
@@ -48,7 +54,8 @@ impl Error {
             | Error::Kustomize(_)
             | Error::Variables(_)
             | Error::Substitute { .. }
-            | Error::BadVariableName { .. } => "BuildFailed",
+            | Error::BadVariableName { .. }
+            | Error::Decryption(_) => "BuildFailed",
         }
     }
 
@@ -73,6 +80,11 @@ pub struct Options {
     pub max_object_bytes: usize,
     /// The most bytes postBuild substitution may produce for the whole Kustomization.
     pub max_total_bytes: usize,
+    /// The age identities for `spec.decryption` (provider `sops`; the caller sets them only for a
+    /// Kustomization that asks, see [`decryption::wanted`]): SOPS-encrypted objects are decrypted
+    /// after the kustomize build and before substitution, as Flux does. `None`: they are left
+    /// encrypted (the caller reports them: offline "not checked", or refused at apply).
+    pub decryption: Option<Arc<weir_sops::Identities>>,
 }
 
 impl Default for Options {
@@ -81,6 +93,7 @@ impl Default for Options {
             allow_remote: true,
             max_object_bytes: substitute::DEFAULT_MAX_OBJECT_BYTES,
             max_total_bytes: substitute::DEFAULT_MAX_TOTAL_BYTES,
+            decryption: None,
         }
     }
 }
@@ -183,6 +196,9 @@ pub fn render(
         generate_missing: true,
     };
     let mut objects = weir_kustomize::build_with(fs, &dir, &overlay(ks)?, &build_opts)?;
+    if let Some(ids) = &opts.decryption {
+        decryption::decrypt_objects(&mut objects, ids)?;
+    }
     let mut substituted = false;
     if let Some(pb) = &ks.spec.post_build {
         let always = pb.substitute_strategy.as_deref() == Some("Always");

@@ -37,6 +37,11 @@ pub struct CheckOptions {
     /// The largest file read from the repository and the sources, in bytes
     /// ([`DiskFs::DEFAULT_MAX_FILE_SIZE`] when `None`).
     pub max_file_size: Option<u64>,
+    /// `--decrypt`: the age identities SOPS-encrypted objects are decrypted with, for every
+    /// Kustomization with `spec.decryption` (and the root sync, whose `spec.decryption` usually
+    /// comes from a patch in its own directory). `None`: encrypted values stay unknown, and the
+    /// variables they define are "not checked offline".
+    pub decryption: Option<std::sync::Arc<weir_sops::Identities>>,
 }
 
 /// A GitRepository, OCIRepository or Bucket mapped to a local directory:
@@ -135,6 +140,7 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<Checked, CheckError> {
     let sync = entry::root_sync(&root, rel);
     let mut walk = Walk::new(root.clone(), sync.source(), mappings);
     walk.max_file_size = max_file_size;
+    walk.decryption = opts.decryption.clone();
     walk.add_node(sync.kustomization, None);
     walk.run();
     Ok(walk.finish())
@@ -188,6 +194,8 @@ struct Walk {
     mappings: Vec<SourceMapping>,
     /// The per-file limit of every source tree read.
     max_file_size: u64,
+    /// `--decrypt` keys.
+    decryption: Option<std::sync::Arc<weir_sops::Identities>>,
     nodes: Vec<Node>,
     index: BTreeMap<ObjectKey, usize>,
     /// Flux source objects by kind and key.
@@ -237,6 +245,7 @@ impl Walk {
             local,
             mappings,
             max_file_size: DiskFs::DEFAULT_MAX_FILE_SIZE,
+            decryption: None,
             nodes: Vec::new(),
             index: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -492,12 +501,17 @@ impl Walk {
                 "substituteFrom objects not in this repository: their variables are not checked",
             );
         }
+        let hint = if self.decryption.is_some() {
+            " (--decrypt decrypts only the objects of Kustomizations with spec.decryption, as Flux)"
+        } else {
+            " (pass --decrypt with an age key to check them)"
+        };
         for m in encrypted {
             self.grouped(
                 FindingKind::SourceUnavailable,
                 label.clone(),
                 format!(
-                    "postBuild.substituteFrom {m} is SOPS-encrypted: the variables it defines are not checked offline"
+                    "postBuild.substituteFrom {m} is SOPS-encrypted: the variables it defines are not checked offline{hint}"
                 ),
                 "SOPS-encrypted substituteFrom values are not checked offline",
             );
@@ -505,8 +519,22 @@ impl Walk {
         vars
     }
 
+    /// How node `i` renders: with the `--decrypt` keys when it asks for decryption (the root
+    /// sync always may: its `spec.decryption` is usually patched in where weir does not look).
+    fn render_options(&self, i: usize) -> render::Options {
+        let mut opts = render::Options::default();
+        if let Some(ids) = &self.decryption {
+            let root = self.nodes[i].defined_by.is_none();
+            if root || weir_build::decryption::wanted(&self.nodes[i].ks) {
+                opts.decryption = Some(ids.clone());
+            }
+        }
+        opts
+    }
+
     fn process(&mut self, i: usize) {
         let (ks, key) = (self.nodes[i].ks.clone(), self.nodes[i].key.clone());
+        let opts = self.render_options(i);
         let label = ks_label(&key);
         let source_label = self.nodes[i].source_label.clone();
         let tree = self.resolve_source(&ks, &key);
@@ -516,20 +544,14 @@ impl Walk {
                 .map_err(RenderError::from)
                 .and_then(|vars| {
                     let fs = self.confined(&dir, &ks)?;
-                    render::render(&fs, &dir, &ks, &vars, &render::Options::default())
+                    render::render(&fs, &dir, &ks, &vars, &opts)
                 })
                 .map_err(|e| (e, origin.map(|o| (o, dir)))),
             SourceTree::Artifact(fs, origin) => self
                 .variables(i)
                 .map_err(RenderError::from)
                 .and_then(|vars| {
-                    render::render(
-                        fs.as_ref(),
-                        &ArtifactFs::root(),
-                        &ks,
-                        &vars,
-                        &render::Options::default(),
-                    )
+                    render::render(fs.as_ref(), &ArtifactFs::root(), &ks, &vars, &opts)
                 })
                 .map_err(|e| (e, Some((origin, ArtifactFs::root())))),
             SourceTree::Remote(url) => {

@@ -1,5 +1,6 @@
 //! The `weir` binary: argument parsing and presentation only; the work lives in library crates.
 
+mod age_keys;
 mod cmd;
 mod duration;
 mod escape;

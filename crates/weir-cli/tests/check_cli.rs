@@ -329,3 +329,108 @@ fn r14_substitution_amplification_fails_cleanly_under_a_memory_limit() {
         "{out}"
     );
 }
+
+/// The repository of weir-check's `--decrypt` tests, its Secrets encrypted by the real sops.
+fn sops_repo(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../weir-check/tests/fixtures/sops-repo")
+        .join(rel)
+        .to_str()
+        .expect("utf-8 path")
+        .to_string()
+}
+
+/// `weir` with no sops key anywhere in its environment except what the test gives.
+fn weir_keys(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.args(args)
+        .env_remove("SOPS_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", home.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("weir runs")
+}
+
+#[test]
+fn r11_decrypt_reads_age_keys_where_sops_does() {
+    let repo = sops_repo("repo");
+    let base = ["check", repo.as_str(), "--cluster", "clusters/prod"];
+    let plain = weir_keys(&base, &[]);
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(
+        stdout(&plain).contains("SOPS-encrypted"),
+        "{}",
+        stdout(&plain)
+    );
+
+    let key = sops_repo("keys/age.agekey");
+    let text = std::fs::read_to_string(&key).expect("key");
+    for (flags, env) in [
+        (vec!["--age-key-file", key.as_str()], vec![]),
+        (vec!["--decrypt"], vec![("SOPS_AGE_KEY_FILE", key.as_str())]),
+        (vec!["--decrypt"], vec![("SOPS_AGE_KEY", text.as_str())]),
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(flags.iter().copied()).collect();
+        let o = weir_keys(&args, &env);
+        let out = stdout(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{flags:?}: {out}{err}");
+        assert!(!out.contains("SOPS"), "{flags:?}: {out}");
+    }
+
+    let wrong = sops_repo("keys/wrong.agekey");
+    let o = weir_keys(
+        &[&base[..], &["--age-key-file", wrong.as_str()]].concat(),
+        &[],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("decryption failed for Secret flux-system/cluster-vars"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("prod.example.org") && !out.contains("correct-horse"),
+        "{out}"
+    );
+
+    let o = weir_keys(&[&base[..], &["--decrypt"]].concat(), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no age identity found"), "{err}");
+}
+
+#[test]
+fn r11_build_ks_decrypts_only_when_asked() {
+    let repo = sops_repo("repo");
+    let args = [
+        "build",
+        "ks",
+        "apps",
+        "--dir",
+        repo.as_str(),
+        "--cluster",
+        "clusters/prod",
+    ];
+    let o = weir_keys(&args, &[]);
+    assert!(
+        !stdout(&o).contains("correct-horse-battery"),
+        "{}",
+        stdout(&o)
+    );
+    let key = sops_repo("keys/age.agekey");
+    let o = weir_keys(
+        &[&args[..], &["--age-key-file", key.as_str()]].concat(),
+        &[],
+    );
+    let out = stdout(&o);
+    assert!(out.contains("password: correct-horse-battery"), "{out}");
+    assert!(
+        out.contains("dsn: postgres://app@db.prod.example.org/app"),
+        "{out}"
+    );
+}

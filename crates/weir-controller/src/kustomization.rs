@@ -59,9 +59,6 @@ impl Verdict {
 fn unsupported(obj: &KustomizationObject) -> Vec<&'static str> {
     let s = &obj.spec;
     let mut out = Vec::new();
-    if s.decryption.is_some() {
-        out.push("spec.decryption (SOPS)");
-    }
     if s.kube_config.is_some() {
         out.push("spec.kubeConfig (remote clusters)");
     }
@@ -435,12 +432,21 @@ async fn decide(
         },
         spec: obj.spec.clone(),
     };
+    // spec.decryption: the age identities of the decryption Secret (weir-build decrypts).
+    let build_opts = match crate::decryption::build_options(ctx, obj).await {
+        Ok(o) => o,
+        Err(crate::decryption::KeysError::Unsupported(m)) => {
+            return Verdict::stalled(reason::UNSUPPORTED, m);
+        }
+        Err(crate::decryption::KeysError::Failed(m)) => {
+            return Verdict::not_ready(reason::BUILD_FAILED, m, Some(retry));
+        }
+    };
     let manifests = match tokio::task::spawn_blocking(move || {
         // Every read stays inside the artifact tree (symlinks included), as Flux's loader restriction.
         let fs = weir_kustomize::DiskFs::confined(&tree)
             .map_err(|e| format!("artifact tree {}: {e}", tree.display()))?;
-        weir_build::render(&fs, &tree, &doc, &vars, &weir_build::Options::default())
-            .map_err(|e| e.to_string())
+        weir_build::render(&fs, &tree, &doc, &vars, &build_opts).map_err(|e| e.to_string())
     })
     .await
     {
@@ -460,6 +466,9 @@ async fn decide(
             );
         }
     };
+    if let Some(m) = crate::decryption::ciphertext_refusal(&manifests) {
+        return Verdict::not_ready(reason::RECONCILIATION_FAILED, m, Some(retry));
+    }
     let sa = obj
         .spec
         .service_account_name

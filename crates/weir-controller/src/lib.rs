@@ -16,6 +16,7 @@
 //!   members with the whole chain in the message and nothing requeues until the graph changes.
 
 pub mod context;
+pub mod decryption;
 pub mod dependencies;
 pub mod gitrepo;
 pub mod install;

@@ -37,6 +37,8 @@ pub struct KsArgs {
     /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
     #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
     max_file_size: u64,
+    #[command(flatten)]
+    decrypt: crate::age_keys::DecryptArgs,
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -48,6 +50,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             cluster: Some(cluster),
             sources: args.sources,
             max_file_size: Some(args.max_file_size),
+            decryption: args.decrypt.identities()?,
         },
     )
     .with_context(|| format!("checking {}", args.dir.display()))?;

@@ -36,6 +36,8 @@ pub struct Args {
     /// The largest file read from the repository (e.g. 64Mi); larger files are refused unread.
     #[arg(long, value_parser = crate::size::parse, default_value = "64Mi")]
     max_file_size: u64,
+    #[command(flatten)]
+    decrypt: crate::age_keys::DecryptArgs,
     /// List every warning instead of folding repeated ones into one line.
     #[arg(short, long)]
     verbose: bool,
@@ -76,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             cluster: Some(cluster),
             sources: args.sources,
             max_file_size: Some(args.max_file_size),
+            decryption: args.decrypt.identities()?,
         },
     )
     .with_context(|| format!("checking {}", args.dir.display()))?;
