@@ -36,6 +36,33 @@ enum Command {
     Controller(cmd::controller::Args),
     /// Install weir's CRDs, RBAC and Deployment (`--export` prints them).
     Install(cmd::install::Args),
+    /// Push artifacts (`weir push artifact oci://HOST/REPOSITORY:TAG --path DIR`).
+    #[command(subcommand)]
+    Push(PushCommand),
+    /// Tag artifacts (`weir tag artifact oci://HOST/REPOSITORY:TAG --tag NEW`).
+    #[command(subcommand)]
+    Tag(TagCommand),
+    /// List artifacts (`weir list artifacts oci://HOST/REPOSITORY`).
+    #[command(subcommand)]
+    List(ListCommand),
+}
+
+#[derive(Subcommand)]
+enum PushCommand {
+    /// Pack a directory and push it as a Flux OCI artifact (the format `flux push artifact` writes).
+    Artifact(cmd::oci::PushArgs),
+}
+
+#[derive(Subcommand)]
+enum TagCommand {
+    /// Add tags to an artifact's manifest.
+    Artifact(cmd::oci::TagArgs),
+}
+
+#[derive(Subcommand)]
+enum ListCommand {
+    /// List a repository's artifacts with their source and revision annotations.
+    Artifacts(cmd::oci::ListArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +75,9 @@ fn main() -> ExitCode {
         Command::Apply(args) => cmd::apply::run(args),
         Command::Controller(args) => cmd::controller::run(args),
         Command::Install(args) => cmd::install::run(args),
+        Command::Push(PushCommand::Artifact(args)) => cmd::oci::push(args),
+        Command::Tag(TagCommand::Artifact(args)) => cmd::oci::tag(args),
+        Command::List(ListCommand::Artifacts(args)) => cmd::oci::list(args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@ pub mod check;
 pub mod controller;
 pub mod install;
 pub mod kustomize;
+pub mod oci;
 pub mod source;
 
 /// The client configuration from the kubeconfig at `path` (else `$KUBECONFIG`, `~/.kube/config`,
