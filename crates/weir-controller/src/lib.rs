@@ -22,6 +22,7 @@ pub mod gitrepo;
 pub mod install;
 pub mod kustomization;
 pub mod memo;
+pub mod ocirepo;
 pub mod queue;
 pub mod run;
 pub mod status;
@@ -74,6 +75,7 @@ impl Default for Config {
 pub enum Kind {
     GitRepository,
     Kustomization,
+    OciRepository,
 }
 
 impl Kind {
@@ -81,6 +83,7 @@ impl Kind {
         match self {
             Kind::GitRepository => "GitRepository",
             Kind::Kustomization => "Kustomization",
+            Kind::OciRepository => "OCIRepository",
         }
     }
 }
