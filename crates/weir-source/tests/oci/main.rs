@@ -764,3 +764,212 @@ fn a_429_with_retry_after_should_come_back_as_the_requeue_time() {
     assert!(matches!(err, Error::BudgetExhausted { .. }), "{err:?}");
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_tls_registry_should_need_its_ca() {
+    let registry = Registry::start_tls();
+    let ca = OciCredentials {
+        ca_pem: registry.ca_pem.clone(),
+        ..OciCredentials::default()
+    };
+    let dir = tree(&[("a.yaml", "a: 1\n")]);
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let url = OciUrl::parse(&registry.url("app")).expect("url");
+    let request = PushRequest {
+        url: &url,
+        tag: "v1",
+        dir: dir.path(),
+        source: "s",
+        revision: "r",
+        ignore_paths: &[],
+        created: "2026-12-04T18:00:00Z",
+        insecure: false,
+    };
+    let pushed = push_artifact(
+        &client(RegistryOptions::default()),
+        &ca,
+        &request,
+        scratch.path(),
+        &control(),
+    )
+    .expect("push over TLS");
+    let env = env();
+    let src = OciSource {
+        insecure: false,
+        ..source(&registry, "app", tag("v1"))
+    };
+    let outcome = fetch(&env, &src, &ca).expect("fetch over TLS");
+    assert_eq!(
+        outcome.revision().to_string(),
+        format!("v1@{}", pushed.digest)
+    );
+    // Without the CA the registry's certificate is not trusted.
+    let err = fetch(&env, &src, &OciCredentials::default()).expect_err("untrusted");
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}
+
+/// A loopback server that accepts connections and never answers.
+fn silent_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(8) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    addr
+}
+
+#[test]
+fn a_silent_registry_should_time_out() {
+    let addr = silent_server();
+    let store_dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        Arc::new(ArtifactStore::open(store_dir.path(), store::Options::default()).expect("store"));
+    let fetcher = OciFetcher::new(
+        client(RegistryOptions::default()),
+        store,
+        Arc::new(SystemClock::default()),
+        OciOptions {
+            timeout: Duration::from_secs(1),
+            ..OciOptions::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let err = fetcher
+        .fetch(
+            &OciSource {
+                url: format!("oci://{addr}/app"),
+                insecure: true,
+                ..OciSource::default()
+            },
+            &OciCredentials::default(),
+            &Arc::new(AtomicBool::new(false)),
+            Arc::new(Discard),
+        )
+        .expect_err("times out");
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A registry speaking the distribution spec's token flow (one request per connection): manifests
+/// need `Bearer T`, which `/token` gives for basic credentials `u:p`. Returns the address and
+/// the request lines seen.
+fn token_registry(digest: String) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use base64::Engine;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("u:p")
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut b) {
+                    Ok(1) => head.push(b[0]),
+                    _ => break,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let line = head.lines().next().unwrap_or("").to_owned();
+            let auth = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .starts_with("authorization:")
+                        .then(|| l["authorization:".len()..].trim().to_owned())
+                })
+                .unwrap_or_default();
+            s.lock().expect("lock").push(line.clone());
+            let reply = if line.starts_with("GET /token?") {
+                if auth == basic && line.contains("scope=repository%3Aapp%3Apull") {
+                    let body = r#"{"token":"T","expires_in":300}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_owned()
+                }
+            } else if auth != "Bearer T" {
+                format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://{addr}/token\",service=\"test\",scope=\"repository:app:pull\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {digest}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn the_bearer_token_flow_should_be_paid_once_then_one_request_per_poll() {
+    let digest = format!("sha256:{}", "d".repeat(64));
+    let (addr, seen) = token_registry(digest.clone());
+    let env = env();
+    let creds = OciCredentials::from_data(
+        &std::collections::BTreeMap::from([(
+            ".dockerconfigjson".to_owned(),
+            format!(r#"{{"auths":{{"{addr}":{{"username":"u","password":"p"}}}}}}"#).into_bytes(),
+        )]),
+        &addr.to_string(),
+    )
+    .expect("creds");
+    let src = OciSource {
+        url: format!("oci://{addr}/app"),
+        reference: Some(tag("v1")),
+        insecure: true,
+        last_revision: Some(format!("v1@{digest}")),
+        ..OciSource::default()
+    };
+    let outcome = fetch(&env, &src, &creds).expect("first poll");
+    assert!(matches!(outcome, Outcome::Unchanged { .. }), "{outcome:?}");
+    let first: Vec<String> = seen.lock().expect("lock").clone();
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(
+        first[0].starts_with("HEAD /v2/app/manifests/v1"),
+        "{first:?}"
+    );
+    assert!(first[1].starts_with("GET /token?"), "{first:?}");
+    assert!(
+        first[2].starts_with("HEAD /v2/app/manifests/v1"),
+        "{first:?}"
+    );
+    fetch(&env, &src, &creds).expect("second poll");
+    let all = seen.lock().expect("lock").clone();
+    assert_eq!(all.len(), 4, "one request for the second poll: {all:?}");
+    // Wrong credentials: the token service refuses, the fetch fails as authentication.
+    let wrong = OciCredentials::from_data(
+        &std::collections::BTreeMap::from([(
+            ".dockerconfigjson".to_owned(),
+            format!(r#"{{"auths":{{"{addr}":{{"username":"u","password":"x"}}}}}}"#).into_bytes(),
+        )]),
+        &addr.to_string(),
+    )
+    .expect("creds");
+    let err = fetch(&env, &src, &wrong).expect_err("refused");
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
+}

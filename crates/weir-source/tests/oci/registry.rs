@@ -12,6 +12,8 @@ use std::{
 /// A running registry, stopped (with its storage removed) when dropped.
 pub struct Registry {
     pub host: String,
+    /// The throwaway CA's certificate, for a TLS registry.
+    pub ca_pem: Option<Vec<u8>>,
     pub storage: PathBuf,
     log: PathBuf,
     child: Child,
@@ -43,15 +45,20 @@ impl Registry {
 
     /// A registry without authentication.
     pub fn start() -> Registry {
-        Self::start_with(false)
+        Self::start_with(false, false)
+    }
+
+    /// A registry serving HTTPS with a certificate from a throwaway CA ([`Registry::ca_pem`]).
+    pub fn start_tls() -> Registry {
+        Self::start_with(false, true)
     }
 
     /// A registry with htpasswd basic auth for [`USER`]/[`PASSWORD`].
     pub fn start_with_auth() -> Registry {
-        Self::start_with(true)
+        Self::start_with(true, false)
     }
 
-    fn start_with(auth: bool) -> Registry {
+    fn start_with(auth: bool, tls: bool) -> Registry {
         assert!(
             Self::available(),
             "docker-registry is not installed: run scripts/setup"
@@ -74,11 +81,83 @@ impl Registry {
                 htpasswd.display()
             );
         }
+        let mut tls_block = String::new();
+        let mut ca_pem = None;
+        if tls {
+            let d = dir.path();
+            let openssl = |args: &[&str]| {
+                let out = Command::new("openssl")
+                    .args(args)
+                    .current_dir(d)
+                    .output()
+                    .expect("openssl runs");
+                assert!(
+                    out.status.success(),
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            let ec = [
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+            ];
+            let mut ca = vec!["req", "-x509"];
+            ca.extend(ec);
+            ca.extend([
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=weir-test-ca",
+            ]);
+            openssl(&ca);
+            let mut csr = vec!["req"];
+            csr.extend(ec);
+            csr.extend([
+                "-keyout",
+                "tls.key",
+                "-out",
+                "tls.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]);
+            openssl(&csr);
+            std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "tls.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "tls.crt",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+            ]);
+            ca_pem = Some(std::fs::read(d.join("ca.crt")).expect("ca.crt"));
+            tls_block = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                d.join("tls.crt").display(),
+                d.join("tls.key").display()
+            );
+        }
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: weir-test-secret\n{auth_block}",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: weir-test-secret\n{tls_block}{auth_block}",
                 storage.display()
             ),
         )
@@ -102,6 +181,7 @@ while kill -0 "$3" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done"#
         let host = format!("127.0.0.1:{port}");
         let registry = Registry {
             host,
+            ca_pem,
             storage,
             log,
             child,
