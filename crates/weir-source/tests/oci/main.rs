@@ -973,3 +973,108 @@ fn the_bearer_token_flow_should_be_paid_once_then_one_request_per_poll() {
     let err = fetch(&env, &src, &wrong).expect_err("refused");
     assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
 }
+
+/// `oras`, built and cached by `scripts/oras` (which `scripts/test` runs).
+fn oras() -> std::path::PathBuf {
+    let out = std::process::Command::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/oras"),
+    )
+    .output()
+    .expect("scripts/oras runs");
+    assert!(
+        out.status.success(),
+        "scripts/oras failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn run_oras(args: &[&str], dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(oras())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("oras runs");
+    assert!(
+        out.status.success(),
+        "oras {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn oras_should_read_what_weir_pushes_and_weir_what_oras_pushes() {
+    let registry = Registry::start();
+    let none = OciCredentials::default();
+    let digest = push(
+        &registry,
+        &none,
+        "app",
+        "weir",
+        &[("deploy/a.yaml", "a: 1\n")],
+    );
+    let work = tempfile::tempdir().expect("tempdir");
+    // oras copies weir's artifact into an OCI layout, verifying every blob's digest.
+    let layout = work.path().join("layout");
+    run_oras(
+        &[
+            "copy",
+            "--from-plain-http",
+            &format!("{}/app:weir", registry.host),
+            "--to-oci-layout",
+            &format!("{}:weir", layout.display()),
+        ],
+        work.path(),
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json"))
+            .expect("json");
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str());
+    let fetched = run_oras(
+        &[
+            "manifest",
+            "fetch",
+            "--plain-http",
+            &format!("{}/app:weir", registry.host),
+        ],
+        work.path(),
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&fetched).expect("json");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.cncf.flux.config.v1+json"
+    );
+
+    // oras pushes a Flux-shaped artifact (its layers carry a title annotation); weir fetches it.
+    let content = tree(&[("deploy/b.yaml", "b: 2\n")]);
+    let tgz = work.path().join("content.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(content.path())
+        .arg("deploy")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    std::fs::write(work.path().join("config.json"), "{}").expect("config");
+    run_oras(
+        &[
+            "push",
+            "--plain-http",
+            &format!("{}/app:oras", registry.host),
+            "--config",
+            "config.json:application/vnd.cncf.flux.config.v1+json",
+            "content.tar.gz:application/vnd.cncf.flux.content.v1.tar+gzip",
+        ],
+        work.path(),
+    );
+    let env = env();
+    let outcome = fetch(&env, &source(&registry, "app", tag("oras")), &none).expect("fetch");
+    assert!(outcome.revision().to_string().starts_with("oras@sha256:"));
+    assert_eq!(
+        files_of(&outcome.artifact().expect("stored").path),
+        vec![("deploy/b.yaml".to_owned(), "b: 2\n".to_owned())]
+    );
+}
