@@ -294,3 +294,59 @@ spec:
         }
     });
 }
+
+#[test]
+fn oci_failures_are_reported_with_fluxs_reasons() {
+    let ns = "e2e-oci-failures";
+    push("0.1.0", "x");
+    namespace(ns);
+    let url = env().registry.url("app");
+    apply(&format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {{name: missing, namespace: {ns}}}
+spec:
+  interval: 1m
+  url: {url}
+  insecure: true
+  ref: {{tag: \"0.1.1\"}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {{name: cloud, namespace: {ns}}}
+spec:
+  interval: 1m
+  url: {url}
+  insecure: true
+  provider: aws
+"
+    ));
+    let kind = "ocirepositories.source.toolkit.fluxcd.io";
+    eventually("missing tag reported", Duration::from_secs(60), || {
+        let obj = get(kind, ns, "missing").ok_or("not found")?;
+        let c = condition(&obj, "Ready").ok_or("no Ready")?;
+        if c["status"] == "False"
+            && c["reason"] == "OCIArtifactPullFailed"
+            && c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("tag \"0.1.1\" not found") && m.contains("0.1.0"))
+        {
+            Ok(())
+        } else {
+            Err(c.to_string())
+        }
+    });
+    eventually("cloud provider refused", Duration::from_secs(60), || {
+        let obj = get(kind, ns, "cloud").ok_or("not found")?;
+        let c = condition(&obj, "Stalled").ok_or("no Stalled")?;
+        if c["status"] == "True"
+            && c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("spec.provider \"aws\"") && m.contains("not supported"))
+        {
+            Ok(())
+        } else {
+            Err(c.to_string())
+        }
+    });
+}
