@@ -118,6 +118,23 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Option<Instant> {
                 ),
                 &ts,
             );
+            if obj.spec.verify.is_some() {
+                condition::set(
+                    &mut new.conditions,
+                    condition::new(
+                        "SourceVerified",
+                        true,
+                        reason::SUCCEEDED,
+                        format!(
+                            "verified signature of revision {}",
+                            new.artifact.as_ref().map_or("", |a| a.revision.as_str())
+                        ),
+                    ),
+                    &ts,
+                );
+            } else {
+                condition::remove(&mut new.conditions, "SourceVerified");
+            }
             condition::remove(&mut new.conditions, condition::FETCH_FAILED);
             condition::remove(&mut new.conditions, condition::STALLED);
             condition::remove(&mut new.conditions, condition::RECONCILING);
@@ -275,7 +292,24 @@ async fn fetch(
     let same_selection = status.observed_ignore == obj.spec.ignore
         && status.observed_layer_selector == obj.spec.layer_selector;
     let last = last_stored_revision(ctx, &status).filter(|_| same_selection);
-    let source = weir_source::oci::OciSource::of(&ns, &name, &obj.spec, last.as_deref());
+    let mut source = weir_source::oci::OciSource::of(&ns, &name, &obj.spec, last.as_deref());
+    // spec.verify.secretRef: every `*.pub` key of the Secret is a cosign public key.
+    if let Some(verify) = &mut source.verify
+        && let Some(secret) = obj
+            .spec
+            .verify
+            .as_ref()
+            .and_then(|v| v.get("secretRef"))
+            .and_then(|r| r.get("name"))
+            .and_then(|n| n.as_str())
+    {
+        verify.keys = secret_data(ctx, &ns, secret, "spec.verify.secretRef")
+            .await?
+            .into_iter()
+            .filter(|(k, _)| k.ends_with(".pub"))
+            .map(|(_, v)| v)
+            .collect();
+    }
     let outcome = ctx
         .oci_fetcher
         .fetch(

@@ -61,6 +61,10 @@ pub struct FetchArgs {
     /// Plain HTTP (spec.insecure).
     #[arg(long)]
     pub insecure: bool,
+    /// A cosign public key (PEM, ECDSA P-256): the artifact's signature at tag sha256-<hex>.sig must
+    /// verify with it before anything is downloaded (spec.verify with provider cosign).
+    #[arg(long)]
+    pub verify_key: Option<PathBuf>,
     /// spec.provider; only `generic` is supported.
     #[arg(long)]
     pub provider: Option<String>,
@@ -167,7 +171,16 @@ pub fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
         ignore: args.ignore.clone(),
         insecure: args.insecure,
         provider: args.provider.clone(),
-        verify: false,
+        verify: match &args.verify_key {
+            Some(path) => Some(oci::Verify {
+                provider: "cosign".into(),
+                keys: vec![
+                    std::fs::read(path)
+                        .with_context(|| format!("reading --verify-key {}", path.display()))?,
+                ],
+            }),
+            None => None,
+        },
         last_revision: args.last_revision.clone(),
         object: None,
     };

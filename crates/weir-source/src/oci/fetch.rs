@@ -53,8 +53,8 @@ pub struct OciSource {
     pub insecure: bool,
     /// `spec.provider` (`generic` or unset is supported).
     pub provider: Option<String>,
-    /// Whether `spec.verify` is set (refused: not supported yet).
-    pub verify: bool,
+    /// `spec.verify`: the provider and the public keys of its `secretRef` (PEM, `*.pub` keys).
+    pub verify: Option<Verify>,
     /// `status.artifact.revision`.
     pub last_revision: Option<String>,
     /// The object's key in the store's history (`OCIRepository/<namespace>/<name>`).
@@ -76,11 +76,27 @@ impl OciSource {
             ignore: spec.ignore.clone(),
             insecure: spec.insecure,
             provider: spec.provider.clone(),
-            verify: spec.verify.is_some(),
+            verify: spec.verify.as_ref().map(|v| Verify {
+                provider: v
+                    .get("provider")
+                    .and_then(|p| p.as_str())
+                    .unwrap_or("cosign")
+                    .to_owned(),
+                keys: Vec::new(),
+            }),
             last_revision: last_revision.map(str::to_owned),
             object: Some(format!("OCIRepository/{namespace}/{name}")),
         }
     }
+}
+
+/// `spec.verify` with the keys read from its Secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Verify {
+    /// `cosign` (default) or `notation`.
+    pub provider: String,
+    /// PEM public keys; empty means keyless verification.
+    pub keys: Vec<Vec<u8>>,
 }
 
 /// Knobs of an [`OciFetcher`].
@@ -209,13 +225,36 @@ impl OciFetcher {
                 });
             }
         }
-        if source.verify {
-            return Err(Error::Unsupported {
-                url: shown,
-                what: "spec.verify (cosign/notation signature verification)".into(),
-                hint: Some("remove spec.verify to use the artifact unverified".into()),
-            });
-        }
+        let keys = match &source.verify {
+            None => None,
+            Some(v) if v.provider != "cosign" => {
+                return Err(Error::Unsupported {
+                    url: shown,
+                    what: format!("spec.verify.provider {:?}", v.provider),
+                    hint: Some("only cosign with public keys is supported".into()),
+                });
+            }
+            Some(v) if v.keys.is_empty() => {
+                return Err(Error::Unsupported {
+                    url: shown,
+                    what: "keyless spec.verify (cosign OIDC identities need the internet)".into(),
+                    hint: Some(
+                        "set spec.verify.secretRef to a Secret holding cosign public keys (*.pub)"
+                            .into(),
+                    ),
+                });
+            }
+            Some(v) => Some(
+                v.keys
+                    .iter()
+                    .map(|k| super::verify::PublicKey::from_pem(k))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| Error::InvalidSpec {
+                        url: shown.clone(),
+                        reason: format!("spec.verify.secretRef: {e}"),
+                    })?,
+            ),
+        };
         let invalid = |reason: String| Error::InvalidSpec {
             url: shown.clone(),
             reason,
@@ -290,6 +329,9 @@ impl OciFetcher {
         if source.last_revision.as_deref() == Some(revision_text.as_str()) {
             inc(&self.client.metrics().fetches_skipped_unchanged);
             return Ok(Outcome::Unchanged { revision });
+        }
+        if let Some(keys) = &keys {
+            verify_signature(&session, &digest, keys)?;
         }
         let fetch_key = FetchKey {
             url: shown.clone(),
@@ -531,6 +573,46 @@ impl OciFetcher {
         };
         self.store.commit(pending).map_err(store_err)
     }
+}
+
+/// Checks the cosign signature of manifest `digest` (tag `sha256-<hex>.sig`) against `keys`.
+fn verify_signature(
+    session: &Session<'_>,
+    digest: &str,
+    keys: &[super::verify::PublicKey],
+) -> Result<(), Error> {
+    use super::verify::{VerifyError, payload_verifies, signature_layers, signature_tag};
+    let failed = |reason: String| Error::Verification {
+        url: session_url(session),
+        reason,
+    };
+    let tag = signature_tag(digest);
+    let fetched = match session.get_manifest(&Target::Tag(tag.clone())) {
+        Ok(m) => m,
+        Err(Error::NotFound { .. }) => {
+            return Err(failed(format!("no cosign signature at tag {tag}")));
+        }
+        Err(e) => return Err(e),
+    };
+    let manifest = Manifest::parse(&fetched.bytes, fetched.content_type.as_deref())
+        .map_err(|e| failed(format!("the signature manifest at {tag}: {e}")))?;
+    let layers = signature_layers(&manifest);
+    if layers.is_empty() {
+        return Err(failed(VerifyError::NoSignatures.to_string()));
+    }
+    for (payload_digest, size, signature) in layers {
+        let mut payload = Vec::new();
+        session.get_blob(&payload_digest, size.min(1 << 20), &mut payload)?;
+        if payload_verifies(keys, &payload, &signature, digest) {
+            return Ok(());
+        }
+    }
+    Err(failed(
+        VerifyError::NotVerified {
+            digest: digest.to_owned(),
+        }
+        .to_string(),
+    ))
 }
 
 fn session_url(session: &Session<'_>) -> String {

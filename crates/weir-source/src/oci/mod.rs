@@ -23,11 +23,12 @@ pub mod manifest;
 mod push;
 pub mod reference;
 pub mod registry;
+pub mod verify;
 
 use std::{sync::Arc, time::Duration};
 
 pub use auth::OciCredentials;
-pub use fetch::{AsyncOciFetcher, OciFetcher, OciOptions, OciSource};
+pub use fetch::{AsyncOciFetcher, OciFetcher, OciOptions, OciSource, Verify};
 pub use push::{
     ListedArtifact, PushOutcome, PushRequest, list_artifacts, push_artifact, tag_artifact,
 };
@@ -222,6 +223,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// `spec.verify`: the signature is missing or does not verify; nothing was downloaded.
+    #[error("verifying the signature of {url} failed: {reason}")]
+    Verification {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// Writing the artifact failed.
     #[error("storing the artifact of {url} failed: {source}")]
     Store {
@@ -254,7 +263,9 @@ impl Error {
             // A tag may be pushed later; a corrupted blob may be repaired.
             | Error::NotFound { .. }
             | Error::NoSemverMatch { .. }
-            | Error::DigestMismatch { .. } => true,
+            | Error::DigestMismatch { .. }
+            // A signature may be pushed after its artifact.
+            | Error::Verification { .. } => true,
             Error::Http { status, .. } => *status == 429 || *status >= 500,
             Error::Store { source, .. } => !matches!(**source, crate::store::Error::TooLarge { .. }),
             _ => false,
@@ -273,6 +284,7 @@ impl Error {
                 "OCIArtifactLayerOperationFailed"
             }
             Error::Store { .. } | Error::ReadDir { .. } => "StorageOperationFailed",
+            Error::Verification { .. } => "VerificationError",
             _ => "OCIArtifactPullFailed",
         }
     }

@@ -700,13 +700,16 @@ fn cloud_providers_and_verification_should_be_refused_clearly() {
     let err = fetch(
         &env,
         &OciSource {
-            verify: true,
+            verify: Some(weir_source::oci::Verify {
+                provider: "cosign".into(),
+                keys: Vec::new(),
+            }),
             ..base
         },
         &OciCredentials::default(),
     )
     .expect_err("unsupported");
-    assert!(err.to_string().contains("spec.verify"), "{err}");
+    assert!(err.to_string().contains("keyless spec.verify"), "{err}");
 }
 
 /// A loopback server answering every request with 429 and `Retry-After: 7`.
@@ -1076,5 +1079,140 @@ fn oras_should_read_what_weir_pushes_and_weir_what_oras_pushes() {
     assert_eq!(
         files_of(&outcome.artifact().expect("stored").path),
         vec![("deploy/b.yaml".to_owned(), "b: 2\n".to_owned())]
+    );
+}
+
+/// An ECDSA P-256 key pair made by openssl: `(private PEM path, public PEM bytes)`.
+fn cosign_key(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, Vec<u8>) {
+    let key = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (k, p) = (key.display().to_string(), public.display().to_string());
+    run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &k,
+    ]);
+    run(&["ec", "-in", &k, "-pubout", "-out", &p]);
+    (key, std::fs::read(public).expect("pub"))
+}
+
+/// Signs manifest `digest` of `repo` as cosign does (simple signing payload, ECDSA over it,
+/// manifest at tag `sha256-<hex>.sig`) with the private key at `key`.
+fn cosign_sign(registry: &Registry, repo: &str, digest: &str, key: &std::path::Path) {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"{}/{repo}"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":null}}"#,
+        registry.host
+    );
+    let payload_path = dir.path().join("payload");
+    std::fs::write(&payload_path, &payload).expect("payload");
+    let sig_path = dir.path().join("sig");
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg("-out")
+        .arg(&sig_path)
+        .arg(&payload_path)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&sig_path).expect("sig"));
+    let url = OciUrl::parse(&registry.url(repo)).expect("url");
+    let c = client(RegistryOptions::default());
+    let control = control();
+    let none = OciCredentials::default();
+    let session = c
+        .session(&url, &none, true, true, &control)
+        .expect("session");
+    let sha = |b: &[u8]| format!("sha256:{:x}", Sha256::digest(b));
+    let config = b"{}".to_vec();
+    session
+        .push_blob(&sha(payload.as_bytes()), Body::Bytes(payload.as_bytes()))
+        .expect("payload");
+    session
+        .push_blob(&sha(&config), Body::Bytes(&config))
+        .expect("config");
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": manifest::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": config.len(), "digest": sha(&config)},
+        "layers": [{
+            "mediaType": weir_source::oci::verify::SIMPLE_SIGNING,
+            "size": payload.len(),
+            "digest": sha(payload.as_bytes()),
+            "annotations": {weir_source::oci::verify::SIGNATURE_ANNOTATION: signature},
+        }],
+    });
+    session
+        .put_manifest(
+            &weir_source::oci::verify::signature_tag(digest),
+            manifest::OCI_MANIFEST,
+            &serde_json::to_vec(&manifest).expect("json"),
+        )
+        .expect("signature manifest");
+}
+
+#[test]
+fn cosign_signatures_should_be_verified_before_download() {
+    let registry = Registry::start();
+    let none = OciCredentials::default();
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (good_key, good_pub) = cosign_key(keys.path(), "good");
+    let (other_key, _) = cosign_key(keys.path(), "other");
+    let signed = push(&registry, &none, "app", "signed", &[("a.yaml", "a: 1\n")]);
+    cosign_sign(&registry, "app", &signed, &good_key);
+    let forged = push(&registry, &none, "app", "forged", &[("a.yaml", "a: 2\n")]);
+    cosign_sign(&registry, "app", &forged, &other_key);
+    push(&registry, &none, "app", "unsigned", &[("a.yaml", "a: 3\n")]);
+    let env = env();
+    let verified = |t: &str| OciSource {
+        verify: Some(weir_source::oci::Verify {
+            provider: "cosign".into(),
+            keys: vec![good_pub.clone()],
+        }),
+        ..source(&registry, "app", tag(t))
+    };
+    let outcome = fetch(&env, &verified("signed"), &none).expect("verifies");
+    assert_eq!(outcome.revision().to_string(), format!("signed@{signed}"));
+    let err = fetch(&env, &verified("forged"), &none).expect_err("wrong key");
+    assert_eq!(err.reason(), "VerificationError");
+    assert!(
+        err.to_string()
+            .contains(&format!("no signature of {forged} verifies")),
+        "{err}"
+    );
+    let err = fetch(&env, &verified("unsigned"), &none).expect_err("no signature");
+    assert!(
+        err.to_string()
+            .contains("no cosign signature at tag sha256-"),
+        "{err}"
+    );
+    // Nothing but the verified artifact was stored.
+    assert_eq!(
+        std::fs::read_dir(env.fetcher.store().root().join("sha256"))
+            .expect("dir")
+            .count(),
+        1
     );
 }
