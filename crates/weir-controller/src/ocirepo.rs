@@ -291,7 +291,14 @@ async fn fetch(
     // selection and ignore rules (a change of either re-archives, as in Flux).
     let same_selection = status.observed_ignore == obj.spec.ignore
         && status.observed_layer_selector == obj.spec.layer_selector;
-    let last = last_stored_revision(ctx, &status).filter(|_| same_selection);
+    // With spec.verify, an artifact counts only when its signature was verified (SourceVerified):
+    // turning verification on re-checks the current revision.
+    let verified = obj.spec.verify.is_none()
+        || status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "SourceVerified" && c.status == "True");
+    let last = last_stored_revision(ctx, &status).filter(|_| same_selection && verified);
     let mut source = weir_source::oci::OciSource::of(&ns, &name, &obj.spec, last.as_deref());
     // spec.verify.secretRef: every `*.pub` key of the Secret is a cosign public key.
     if let Some(verify) = &mut source.verify
