@@ -389,6 +389,121 @@ pub struct Artifact {
 
 pub type GitRepository = Resource<GitRepositorySpec>;
 
+/// `spec.ref` of an OCIRepository: `digest` wins over `semver` (narrowed by `semverFilter`), which
+/// wins over `tag`; nothing set means tag `latest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OCIRepositoryRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver_filter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// `spec.layerSelector` of an OCIRepository: which layer becomes the artifact, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OCILayerSelector {
+    /// The first layer with this media type; unset means the first layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// `extract` (default: the layer's tarball is unpacked and archived again) or `copy` (the
+    /// layer's blob is the artifact as is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+}
+
+/// `source.toolkit.fluxcd.io/v1` OCIRepository `spec`. `OCIRepositoryObject` is the served object.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, CustomResource,
+)]
+#[kube(
+    group = "source.toolkit.fluxcd.io",
+    version = "v1",
+    kind = "OCIRepository",
+    root = "OCIRepositoryObject",
+    namespaced,
+    status = "OCIRepositoryStatus",
+    shortname = "ocirepo",
+    printcolumn(name = "URL", type_ = "string", json_path = ".spec.url"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct OCIRepositorySpec {
+    /// `oci://host/repository`, without tag or digest.
+    #[serde(default)]
+    pub url: String,
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<OCIRepositoryRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_selector: Option<OCILayerSelector>,
+    /// `generic` (default), `aws`, `azure` or `gcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// A `kubernetes.io/dockerconfigjson` Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// A Secret with `ca.crt` (and `tls.crt`/`tls.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_ref: Option<LocalObjectReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_secret_ref: Option<LocalObjectReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_object")]
+    pub verify: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<String>,
+    /// Plain HTTP instead of HTTPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+}
+
+/// `status` of an OCIRepository, as Flux writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OCIRepositoryStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_ignore: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_layer_selector: Option<OCILayerSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+}
+
 /// The spec fields of OCIRepository, HelmRepository and Bucket that weir reports on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -601,7 +716,11 @@ mod crd_tests {
 
     #[test]
     fn crds_are_structural_with_status_subresource() {
-        for crd in [KustomizationObject::crd(), GitRepositoryObject::crd()] {
+        for crd in [
+            KustomizationObject::crd(),
+            GitRepositoryObject::crd(),
+            OCIRepositoryObject::crd(),
+        ] {
             let v = serde_json::to_value(&crd).unwrap();
             let version = &v["spec"]["versions"][0];
             assert_eq!(version["name"], "v1");

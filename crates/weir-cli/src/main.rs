@@ -49,6 +49,33 @@ enum Command {
     Suspend(cmd::reconcile::Args),
     /// Resume reconciling an object, and wait for its outcome.
     Resume(cmd::reconcile::Args),
+    /// Push artifacts (`weir push artifact oci://HOST/REPOSITORY:TAG --path DIR`).
+    #[command(subcommand)]
+    Push(PushCommand),
+    /// Tag artifacts (`weir tag artifact oci://HOST/REPOSITORY:TAG --tag NEW`).
+    #[command(subcommand)]
+    Tag(TagCommand),
+    /// List artifacts (`weir list artifacts oci://HOST/REPOSITORY`).
+    #[command(subcommand)]
+    List(ListCommand),
+}
+
+#[derive(Subcommand)]
+enum PushCommand {
+    /// Pack a directory and push it as a Flux OCI artifact (the format `flux push artifact` writes).
+    Artifact(cmd::oci::PushArgs),
+}
+
+#[derive(Subcommand)]
+enum TagCommand {
+    /// Add tags to an artifact's manifest.
+    Artifact(cmd::oci::TagArgs),
+}
+
+#[derive(Subcommand)]
+enum ListCommand {
+    /// List a repository's artifacts with their source and revision annotations.
+    Artifacts(cmd::oci::ListArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +94,9 @@ fn main() -> ExitCode {
         Command::Reconcile(args) => cmd::reconcile::run(cmd::reconcile::Verb::Reconcile, args),
         Command::Suspend(args) => cmd::reconcile::run(cmd::reconcile::Verb::Suspend, args),
         Command::Resume(args) => cmd::reconcile::run(cmd::reconcile::Verb::Resume, args),
+        Command::Push(PushCommand::Artifact(args)) => cmd::oci::push(args),
+        Command::Tag(TagCommand::Artifact(args)) => cmd::oci::tag(args),
+        Command::List(ListCommand::Artifacts(args)) => cmd::oci::list(args),
     };
     match result {
         Ok(code) => code,

@@ -10,7 +10,7 @@ use kube::Client;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Notify;
 use weir_api::ObjectKey;
-use weir_api::flux::{GitRepositoryObject, KustomizationObject};
+use weir_api::flux::{GitRepositoryObject, KustomizationObject, OCIRepositoryObject};
 
 use crate::dependencies::{DependencyView, dependencies_of};
 use crate::memo::Memos;
@@ -34,6 +34,9 @@ pub struct Context {
     pub kustomizations: Store<KustomizationObject>,
     pub git_repositories: Store<GitRepositoryObject>,
     pub fetcher: weir_source::AsyncFetcher,
+    /// OCIRepositories (issue 8): their cache and fetcher (same store, budgets and metrics as Git).
+    pub oci_repositories: Store<OCIRepositoryObject>,
+    pub oci_fetcher: weir_source::oci::AsyncOciFetcher,
     pub trees: ArtifactTrees,
     pub memos: Memos,
     pub counters: Counters,
@@ -71,6 +74,10 @@ impl Context {
         kustomizations: Store<KustomizationObject>,
         git_repositories: Store<GitRepositoryObject>,
         fetcher: weir_source::AsyncFetcher,
+        (oci_repositories, oci_fetcher): (
+            Store<OCIRepositoryObject>,
+            weir_source::oci::AsyncOciFetcher,
+        ),
         trees: ArtifactTrees,
     ) -> Self {
         let applier = weir_apply::Applier::new(client.clone());
@@ -81,6 +88,8 @@ impl Context {
             kustomizations,
             git_repositories,
             fetcher,
+            oci_repositories,
+            oci_fetcher,
             trees,
             memos: Memos::default(),
             counters: Counters::default(),
@@ -321,11 +330,16 @@ impl Context {
 
     /// Queues every Kustomization that builds from the GitRepository `ns/name`.
     pub fn wake_users_of_source(&self, ns: &str, name: &str) {
+        self.wake_users_of(Kind::GitRepository, ns, name);
+    }
+
+    /// Queues every Kustomization whose `sourceRef` is the source `kind` `ns/name`.
+    pub fn wake_users_of(&self, kind: Kind, ns: &str, name: &str) {
         for ks in self.kustomizations.state() {
             let ks_ns = ks.metadata.namespace.as_deref().unwrap_or_default();
             let src = &ks.spec.source_ref;
             let src_ns = src.namespace.as_deref().unwrap_or(ks_ns);
-            if src.kind == "GitRepository" && src.name == name && src_ns == ns {
+            if src.kind == kind.as_str() && src.name == name && src_ns == ns {
                 let key = Key::new(
                     Kind::Kustomization,
                     ks_ns,
@@ -334,6 +348,11 @@ impl Context {
                 self.enqueue(key);
             }
         }
+    }
+
+    /// The cached OCIRepository `ns/name`.
+    pub fn oci_repository(&self, ns: &str, name: &str) -> Option<Arc<OCIRepositoryObject>> {
+        self.oci_repositories.get(&ObjectRef::new(name).within(ns))
     }
 
     /// The cached GitRepository `ns/name`.

@@ -3,7 +3,7 @@
 
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
-use weir_api::flux::{GitRepositoryObject, KustomizationObject};
+use weir_api::flux::{GitRepositoryObject, KustomizationObject, OCIRepositoryObject};
 
 /// Knobs of the installation.
 #[derive(Debug, Clone)]
@@ -23,11 +23,15 @@ impl Default for InstallOptions {
 
 /// The CustomResourceDefinitions weir reconciles, with structural schemas and status subresources.
 pub fn crds() -> Vec<Value> {
-    [KustomizationObject::crd(), GitRepositoryObject::crd()]
-        .into_iter()
-        .map(|crd| serde_json::to_value(crd).unwrap_or(Value::Null))
-        .filter(|v| !v.is_null())
-        .collect()
+    [
+        KustomizationObject::crd(),
+        GitRepositoryObject::crd(),
+        OCIRepositoryObject::crd(),
+    ]
+    .into_iter()
+    .map(|crd| serde_json::to_value(crd).unwrap_or(Value::Null))
+    .filter(|v| !v.is_null())
+    .collect()
 }
 
 /// Every object of an installation, CRDs first.

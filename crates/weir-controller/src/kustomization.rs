@@ -68,8 +68,11 @@ fn unsupported(obj: &KustomizationObject) -> Vec<&'static str> {
     {
         out.push("spec.healthCheckExprs");
     }
-    if s.source_ref.kind != "GitRepository" {
-        out.push("spec.sourceRef.kind other than GitRepository");
+    if !matches!(
+        s.source_ref.kind.as_str(),
+        "GitRepository" | "OCIRepository"
+    ) {
+        out.push("spec.sourceRef.kind other than GitRepository and OCIRepository");
     }
     out
 }
@@ -323,21 +326,28 @@ fn source_artifact(ctx: &Context, obj: &KustomizationObject) -> Result<(String, 
             ),
         ));
     }
-    let Some(repo) = ctx.git_repository(src_ns, &src.name) else {
+    // The source's status.artifact, from the cache of its kind (OCIRepository: issue 8).
+    let found = if src.kind == "OCIRepository" {
+        ctx.oci_repository(src_ns, &src.name)
+            .map(|r| r.status.as_ref().and_then(|s| s.artifact.clone()))
+    } else {
+        ctx.git_repository(src_ns, &src.name)
+            .map(|r| r.status.as_ref().and_then(|s| s.artifact.clone()))
+    };
+    let Some(artifact) = found else {
         return Err(Verdict::not_ready(
             reason::ARTIFACT_FAILED,
-            format!("Source GitRepository {src_ns}/{} not found", src.name),
+            format!("Source {} {src_ns}/{} not found", src.kind, src.name),
             None,
         ));
     };
-    let artifact = repo.status.as_ref().and_then(|s| s.artifact.clone());
     match artifact {
         Some(a) if a.digest.is_some() => Ok((a.revision, a.digest.unwrap_or_default())),
         _ => Err(Verdict::not_ready(
             reason::ARTIFACT_FAILED,
             format!(
-                "Source GitRepository {src_ns}/{} has no artifact yet",
-                src.name
+                "Source {} {src_ns}/{} has no artifact yet",
+                src.kind, src.name
             ),
             None,
         )),

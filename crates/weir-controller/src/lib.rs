@@ -23,6 +23,7 @@ pub mod install;
 pub mod kustomization;
 pub mod memo;
 pub mod observed;
+pub mod ocirepo;
 pub mod queue;
 pub mod run;
 pub mod status;
@@ -75,6 +76,7 @@ impl Default for Config {
 pub enum Kind {
     GitRepository,
     Kustomization,
+    OciRepository,
 }
 
 impl Kind {
@@ -82,6 +84,7 @@ impl Kind {
         match self {
             Kind::GitRepository => "GitRepository",
             Kind::Kustomization => "Kustomization",
+            Kind::OciRepository => "OCIRepository",
         }
     }
 }

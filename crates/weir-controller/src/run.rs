@@ -9,11 +9,11 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use weir_api::ObjectKey;
-use weir_api::flux::{GitRepositoryObject, KustomizationObject};
+use weir_api::flux::{GitRepositoryObject, KustomizationObject, OCIRepositoryObject};
 
 use crate::context::Context;
 use crate::trees::ArtifactTrees;
-use crate::{Config, Key, Kind, gitrepo, kustomization};
+use crate::{Config, Key, Kind, gitrepo, kustomization, ocirepo};
 
 /// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,22 @@ pub async fn run(
     ));
     // A rate-limited fetch comes back at once with its Retry-After; the queue waits, not a worker.
     let client_options = weir_source::ClientOptions::default().max_retry_wait(Duration::ZERO);
-    let git = weir_source::GitClient::new(budgets, metrics.clone(), client_options);
+    let git = weir_source::GitClient::new(budgets.clone(), metrics.clone(), client_options);
+    // OCIRepositories (issue 8): the same store, budgets and metrics as Git.
+    let registry = weir_source::oci::RegistryClient::new(
+        budgets,
+        metrics.clone(),
+        weir_source::oci::RegistryOptions {
+            max_retry_wait: Duration::ZERO,
+            ..Default::default()
+        },
+    );
+    let oci_fetcher = weir_source::oci::AsyncOciFetcher::new(weir_source::oci::OciFetcher::new(
+        registry,
+        store.clone(),
+        clock.clone(),
+        Default::default(),
+    ));
     let fetcher = weir_source::AsyncFetcher::new(weir_source::Fetcher::new(
         git,
         store,
@@ -83,6 +98,7 @@ pub async fn run(
     let ns = config.watch_namespace.clone();
     let (ks_store, ks_writer) = reflector::store::<KustomizationObject>();
     let (git_store, git_writer) = reflector::store::<GitRepositoryObject>();
+    let (oci_store, oci_writer) = reflector::store::<OCIRepositoryObject>();
     let concurrent = config.concurrent.max(1);
     let ctx = Arc::new(Context::new(
         client.clone(),
@@ -91,6 +107,7 @@ pub async fn run(
         ks_store.clone(),
         git_store.clone(),
         fetcher,
+        (oci_store, oci_fetcher),
         trees,
     ));
 
@@ -118,8 +135,20 @@ pub async fn run(
             .modify(strip_managed_fields),
         ),
     );
+    let oci_watch = watch_oci_repositories(
+        ctx.clone(),
+        reflector::reflector(
+            oci_writer,
+            watcher::watcher(
+                api::<OCIRepositoryObject>(&client, ns.as_deref()),
+                watcher::Config::default(),
+            )
+            .default_backoff()
+            .modify(strip_managed_fields),
+        ),
+    );
     let watches = tokio::spawn(async move {
-        tokio::join!(ks_watch, git_watch);
+        tokio::join!(ks_watch, git_watch, oci_watch);
     });
     wait_ready(&ks_store, &git_store).await;
     tracing::info!(concurrent, "caches synced, reconciling");
@@ -138,6 +167,7 @@ pub async fn run(
                 let next = match key.kind {
                     Kind::GitRepository => gitrepo::reconcile(&ctx, &key).await,
                     Kind::Kustomization => kustomization::reconcile(&ctx, &key).await,
+                    Kind::OciRepository => ocirepo::reconcile(&ctx, &key).await,
                 };
                 ctx.done(&key);
                 if let Some(at) = next {
@@ -235,6 +265,37 @@ where
             Err(e) => {
                 tracing::warn!(error = %e, "GitRepository watch failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// OCIRepositories (issue 8). Not awaited at start: a cluster without the CRD still runs Git.
+async fn watch_oci_repositories<S>(ctx: Arc<Context>, stream: S)
+where
+    S: futures::Stream<Item = Result<Event<OCIRepositoryObject>, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(Event::Apply(obj)) | Ok(Event::InitApply(obj)) => {
+                let ns = obj.metadata.namespace.clone().unwrap_or_default();
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                if obj.status.as_ref().is_some_and(|s| s.artifact.is_some()) {
+                    ctx.wake_users_of(Kind::OciRepository, &ns, &name);
+                }
+                ctx.enqueue(Key::new(Kind::OciRepository, ns, name));
+            }
+            Ok(Event::Delete(obj)) => {
+                let ns = obj.metadata.namespace.clone().unwrap_or_default();
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                ctx.forget(&Key::new(Kind::OciRepository, &ns, &name));
+                ctx.wake_users_of(Kind::OciRepository, &ns, &name);
+            }
+            Ok(Event::Init) | Ok(Event::InitDone) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "OCIRepository watch failed; retrying (is the OCIRepository CRD installed?)");
+                tokio::time::sleep(Duration::from_secs(10)).await;
             }
         }
     }

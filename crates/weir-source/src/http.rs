@@ -314,7 +314,7 @@ impl Origin {
 }
 
 /// `scheme://host:port` of `url`, for messages (never the path or user info).
-fn origin_text(url: &str) -> String {
+pub(crate) fn origin_text(url: &str) -> String {
     match Origin::of(url) {
         Some(o) => format!("{}://{}:{}", o.scheme, o.host, o.port),
         None => "an unparsable location".to_owned(),
@@ -322,7 +322,7 @@ fn origin_text(url: &str) -> String {
 }
 
 /// The absolute URL a `Location` header names, relative to `base`; only http(s) targets.
-fn resolve_location(base: &str, location: &str) -> Option<String> {
+pub(crate) fn resolve_location(base: &str, location: &str) -> Option<String> {
     let location = location.trim();
     let lower = location.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
@@ -355,7 +355,7 @@ fn resolve_location(base: &str, location: &str) -> Option<String> {
 
 /// `Retry-After` in seconds or as an HTTP date, else GitHub's `x-ratelimit-reset` when the remaining
 /// count is zero.
-fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
     if let Some(value) = headers.get("retry-after").and_then(|v| v.to_str().ok()) {
         if let Ok(secs) = value.trim().parse::<u64>() {
             return Some(Duration::from_secs(secs));

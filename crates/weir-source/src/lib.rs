@@ -76,6 +76,7 @@ pub mod github_app;
 mod http;
 pub mod ignore;
 pub mod metrics;
+pub mod oci;
 pub mod progress;
 pub mod redact;
 pub mod reference;

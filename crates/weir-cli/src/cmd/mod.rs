@@ -10,6 +10,7 @@ pub mod install;
 pub mod kustomize;
 pub mod reconcile;
 pub mod snapshot;
+pub mod oci;
 pub mod source;
 pub mod why;
 

@@ -28,6 +28,18 @@ pub enum Command {
     /// Git sources (`weir source git fetch URL`).
     #[command(subcommand)]
     Git(GitCommand),
+    /// OCI artifacts (`weir source oci fetch oci://HOST/REPOSITORY`).
+    #[command(subcommand)]
+    Oci(OciCommand),
+}
+
+/// OCI source commands.
+#[derive(clap::Subcommand)]
+pub enum OciCommand {
+    /// Fetch one artifact's layer into a tar.gz artifact, as an OCIRepository would.
+    ///
+    /// Example: weir source oci fetch oci://ghcr.io/stefanprodan/manifests/podinfo --tag latest --out podinfo.tar.gz
+    Fetch(Box<super::oci::FetchArgs>),
 }
 
 /// Git source commands.
@@ -114,11 +126,12 @@ struct FetchReport {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Git(GitCommand::Fetch(args)) => fetch(*args),
+        Command::Oci(OciCommand::Fetch(args)) => super::oci::fetch(*args),
     }
 }
 
 /// Parses `1048576`, `64Mi`, `1Gi`, `500K` (K, M, G are powers of 1000; Ki, Mi, Gi of 1024).
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let bad = || format!("{text:?} is not a size like 1048576, 64Mi or 1Gi");
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
@@ -140,7 +153,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Refuses to replace anything at `out` but a regular file (a link, a directory, a device, a FIFO).
-fn check_out(out: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_out(out: &Path) -> anyhow::Result<()> {
     match std::fs::symlink_metadata(out) {
         Ok(meta) if !meta.file_type().is_file() => anyhow::bail!(
             "--out {} exists and is not a regular file ({}); weir replaces only regular files: choose another path",
