@@ -344,7 +344,11 @@ impl Controller {
         let watchdog = cmd
             .env("WEIR_TEST_PID", std::process::id().to_string())
             .env("WEIR_PID_FILE", &pid_file)
-            .env("WEIR_LOG", "info,kube=warn,weir_controller=debug")
+            .env(
+                "WEIR_LOG",
+                std::env::var("WEIR_TEST_LOG")
+                    .unwrap_or_else(|_| "info,kube=warn,weir_controller=debug".into()),
+            )
             .stdout(Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()
@@ -675,12 +679,15 @@ fn an_api_server_restart_causes_retries_never_a_prune() {
         "api",
         &[("app/a.yaml", &configmaps("a", 0..5, "one"))],
     );
-    // Short intervals: the controller keeps fetching and reconciling while the API server is down.
+    // The source is fetched every 5 s, so the controller keeps working while the API server is
+    // down; the Kustomization's own interval is long, so only watches bring repairs.
     p.apply(&git_repository(ns, "repo", &repo.url, "5s"));
-    p.apply(
-        &kustomization(ns, "app", "./app", "  targetNamespace: rb-api\n")
-            .replace("interval: 10m", "interval: 10s"),
-    );
+    p.apply(&kustomization(
+        ns,
+        "app",
+        "./app",
+        "  targetNamespace: rb-api\n",
+    ));
     let controller = Controller::start(&p, dir.path(), None);
     let log = controller.log.clone();
     let ks = wait_ready(&p, &log, "kustomization", ns, "app", "");
@@ -689,6 +696,9 @@ fn an_api_server_restart_causes_retries_never_a_prune() {
     assert_eq!(before.len(), 5);
 
     p.apiserver("stop");
+    // A push while the API server is away: fetched, but applied only once it is back.
+    repo.write(&[("app/a.yaml", &configmaps("a", 0..5, "two"))]);
+    let commit = repo.commit("two");
     std::thread::sleep(Duration::from_secs(60));
     assert!(
         controller.alive(),
@@ -697,10 +707,9 @@ fn an_api_server_restart_causes_retries_never_a_prune() {
     );
     p.apiserver("start");
 
-    // Ready again, nothing recreated or deleted.
-    let ks = wait_ready(&p, &log, "kustomization", ns, "app", "");
-    // Give the controller time to run reconciles against the restarted server.
-    std::thread::sleep(Duration::from_secs(15));
+    // The push is applied after the restart (no requestedAt: the source's interval finds it),
+    // in place: nothing recreated, nothing deleted.
+    let ks = wait_ready(&p, &log, "kustomization", ns, "app", &commit);
     assert!(controller.alive(), "{}", controller.log_tail());
     let after = p.list("configmap", ns, "set=a");
     assert_eq!(
@@ -708,23 +717,33 @@ fn an_api_server_restart_causes_retries_never_a_prune() {
         uids(&before),
         "no object recreated or lost across the restart"
     );
+    assert!(
+        after.values().all(|o| o["data"]["value"] == "two"),
+        "the push is applied"
+    );
     assert_eq!(inventory_ids(&ks), inventory_before, "inventory unchanged");
     let events = p.events(ns);
     assert!(
         events.iter().all(|e| !e.contains("deleted")),
         "no prune across the restart: {events:#?}"
     );
-    let ks = p.get("kustomization", ns, "app").expect("ks");
-    ready_at(&ks, "").expect("still Ready");
 
-    // And it keeps working: a push is applied.
-    repo.write(&[("app/a.yaml", &configmaps("a", 0..5, "two"))]);
-    let commit = repo.commit("two");
-    p.request_reconcile("gitrepository", ns, "repo");
-    wait_ready(&p, &log, "kustomization", ns, "app", &commit);
+    // The drift watches came back with the API server: a deleted object is repaired within
+    // seconds, long before the Kustomization's 10 minute interval.
+    let (ok, out) = p.kubectl(&["delete", "configmap", "-n", ns, "a-000"], None);
+    assert!(ok, "{out}");
+    eventually(&log, "a-000 repaired", Duration::from_secs(30), || {
+        p.get("configmap", ns, "a-000")
+            .map(|_| ())
+            .ok_or_else(|| "still deleted".to_string())
+    });
     let after = p.list("configmap", ns, "set=a");
-    assert_eq!(uids(&after), uids(&before), "configured in place");
-    assert!(after.values().all(|o| o["data"]["value"] == "two"));
+    assert_eq!(after.len(), 5);
+    for (name, uid) in uids(&after) {
+        if name != "a-000" {
+            assert_eq!(uids(&before).get(&name), Some(&uid), "{name} untouched");
+        }
+    }
     drop(controller);
 }
 
@@ -1220,6 +1239,85 @@ fn an_invalid_manifest_is_a_build_failure_naming_file_and_object_and_applies_not
     assert!(
         p.get("configmap", ns, "good").is_none(),
         "nothing applied from a broken build"
+    );
+    drop(controller);
+}
+
+#[test]
+fn a_restart_on_empty_storage_with_the_source_down_prunes_nothing_and_recovers() {
+    let s = shared();
+    let p = &s.plane;
+    let ns = "rb-fresh";
+    p.namespace(ns);
+    let first = tempfile::tempdir().expect("tempdir");
+    let repo = Repo::new(
+        &s.git,
+        "fresh",
+        &[("app/a.yaml", &configmaps("a", 0..3, "one"))],
+    );
+    p.apply(&git_repository(ns, "repo", &repo.url, "5s"));
+    p.apply(&kustomization(
+        ns,
+        "app",
+        "./app",
+        "  targetNamespace: rb-fresh\n",
+    ));
+    let controller = Controller::start(p, first.path(), Some(ns));
+    let ks = wait_ready(p, &controller.log, "kustomization", ns, "app", "");
+    let revision = ks["status"]["lastAppliedRevision"].clone();
+    let before = uids(&p.list("configmap", ns, "set=a"));
+    assert_eq!(before.len(), 3);
+    drop(controller);
+
+    // The Git server loses the repository, and the controller comes back on empty storage: the
+    // artifact named in the GitRepository's status is nowhere to be had.
+    let bare = s.git.repos.join("fresh.git");
+    let away = s.git.repos.join("fresh.git.away");
+    std::fs::rename(&bare, &away).expect("hide the repository");
+    let second = tempfile::tempdir().expect("tempdir");
+    let controller = Controller::start(p, second.path(), Some(ns));
+    let log = controller.log.clone();
+    eventually(&log, "the fetch to fail", Duration::from_secs(60), || {
+        let g = p.get("gitrepository", ns, "repo").ok_or("gone")?;
+        match condition(&g, "Ready") {
+            Some(c) if c["status"] == "False" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    p.request_reconcile("kustomization", ns, "app");
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        uids(&p.list("configmap", ns, "set=a")),
+        before,
+        "nothing pruned or recreated while the source is missing"
+    );
+    let ks = p.get("kustomization", ns, "app").expect("ks");
+    assert_eq!(ks["status"]["lastAppliedRevision"], revision);
+    assert_eq!(inventory_ids(&ks).len(), 3, "the inventory is kept");
+
+    // The repository is back: the same revision is fetched again and the Kustomization is
+    // reconciled from it (a fresh requestedAt is handled with Ready=True).
+    std::fs::rename(&away, &bare).expect("restore the repository");
+    p.request_reconcile("gitrepository", ns, "repo");
+    wait_ready(p, &log, "gitrepository", ns, "repo", "");
+    p.request_reconcile("kustomization", ns, "app");
+    eventually(
+        &log,
+        "a reconcile from the refetched artifact",
+        Duration::from_secs(60),
+        || {
+            let ks = p.get("kustomization", ns, "app").ok_or("gone")?;
+            let asked = &ks["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"];
+            if ks["status"]["lastHandledReconcileAt"] != *asked {
+                return Err(format!("requestedAt not handled: {}", ks["status"]));
+            }
+            ready_at(&ks, "")
+        },
+    );
+    assert_eq!(uids(&p.list("configmap", ns, "set=a")), before);
+    assert!(
+        p.events(ns).iter().all(|e| !e.contains("deleted")),
+        "no prune"
     );
     drop(controller);
 }

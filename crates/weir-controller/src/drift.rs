@@ -79,7 +79,8 @@ async fn watch_kind(ctx: Arc<Context>, (group, version, kind): (String, String, 
     let config = watcher::Config::default().labels(OWNER_NAME);
     tracing::info!(kind = %kind, "drift watch started");
     let mut last: HashMap<String, Seen> = HashMap::new();
-    let mut stream = std::pin::pin!(watcher::watcher(api, config).default_backoff());
+    let mut stream =
+        std::pin::pin!(watcher::watcher(api, config).backoff(crate::run::WatchBackoff::default()));
     while let Some(ev) = stream.next().await {
         let (meta, deleted, initial) = match ev {
             Ok(Event::Apply(m)) => (m, false, false),
