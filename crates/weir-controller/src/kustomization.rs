@@ -456,7 +456,13 @@ async fn decide(
         // Every read stays inside the artifact tree (symlinks included), as Flux's loader restriction.
         let fs = weir_kustomize::DiskFs::confined(&tree)
             .map_err(|e| format!("artifact tree {}: {e}", tree.display()))?;
-        weir_build::render(&fs, &tree, &doc, &vars, &build_opts).map_err(|e| e.to_string())
+        // Paths in the message are relative to the artifact's root, as they are in Git.
+        let root = tree.display().to_string();
+        weir_build::render(&fs, &tree, &doc, &vars, &build_opts).map_err(|e| {
+            e.to_string()
+                .replace(&format!("{root}/"), "")
+                .replace(&root, ".")
+        })
     })
     .await
     {

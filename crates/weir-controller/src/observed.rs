@@ -258,7 +258,7 @@ async fn watch_kind(ctx: Arc<Context>, gvk: Gvk) {
     if metadata_suffices(group, kind) {
         // `PartialObjectMeta` makes the watch metadata-only: no data, spec or status is sent.
         let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(ctx.client.clone(), &ar);
-        let events = watcher::watcher(api, config).default_backoff().map(|ev| {
+        let events = watcher::watcher(api, config).backoff(crate::run::WatchBackoff::default()).map(|ev| {
             ev.map(|e| {
                 map_event(e, |m| Seen1 {
                     meta: m.metadata,
@@ -276,7 +276,7 @@ async fn watch_kind(ctx: Arc<Context>, gvk: Gvk) {
             format!("{group}/{version}")
         };
         let events = watcher::watcher(api, config)
-            .default_backoff()
+            .backoff(crate::run::WatchBackoff::default())
             .map(move |ev| {
                 ev.map(|e| {
                     map_event(e, |o| {

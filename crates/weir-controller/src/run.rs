@@ -119,7 +119,7 @@ pub async fn run(
                 api::<KustomizationObject>(&client, ns.as_deref()),
                 watcher::Config::default(),
             )
-            .default_backoff()
+            .backoff(WatchBackoff::default())
             .modify(strip_managed_fields),
         ),
     );
@@ -131,7 +131,7 @@ pub async fn run(
                 api::<GitRepositoryObject>(&client, ns.as_deref()),
                 watcher::Config::default(),
             )
-            .default_backoff()
+            .backoff(WatchBackoff::default())
             .modify(strip_managed_fields),
         ),
     );
@@ -184,6 +184,42 @@ pub async fn run(
     }
     watches.abort();
     Ok(ctx)
+}
+
+/// Back-off of the watches after an error: 500 ms doubling up to 5 s, reset by the next event.
+/// kube's default grows to 30 s, so after an API server outage of a minute every further error
+/// while it warms up (a 503, the expected 410 of a resumed watch) cost 30 s more of blindness:
+/// drift went unrepaired and sources unseen for a minute or more after the server was back.
+#[derive(Debug, Clone)]
+pub struct WatchBackoff {
+    next: Duration,
+}
+
+const WATCH_BACKOFF_MIN: Duration = Duration::from_millis(500);
+const WATCH_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        WatchBackoff {
+            next: WATCH_BACKOFF_MIN,
+        }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let now = self.next;
+        self.next = (now * 2).min(WATCH_BACKOFF_MAX);
+        Some(now)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        *self = WatchBackoff::default();
+    }
 }
 
 fn strip_managed_fields<K: kube::Resource>(obj: &mut K) {
@@ -332,5 +368,20 @@ mod stop_signal {
             let mut rx = self.rx.clone();
             let _ = rx.wait_for(|v| *v).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::utils::Backoff;
+
+    #[test]
+    fn watch_backoff_doubles_to_five_seconds_and_resets() {
+        let mut b = WatchBackoff::default();
+        let got: Vec<u64> = b.by_ref().take(6).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(got, vec![500, 1000, 2000, 4000, 5000, 5000]);
+        b.reset();
+        assert_eq!(b.next(), Some(Duration::from_millis(500)));
     }
 }

@@ -15,7 +15,9 @@ pub struct TreeError {
     pub message: String,
 }
 
-type Slot = Arc<OnceCell<Result<PathBuf, TreeError>>>;
+/// Holds a tree once extracted; a failure is not kept, so the next call tries again (the archive
+/// may be fetched again after a restart on empty storage).
+type Slot = Arc<OnceCell<PathBuf>>;
 
 /// Trees under `<root>/<hex>/`, extracted on first use.
 pub struct ArtifactTrees {
@@ -52,7 +54,7 @@ impl ArtifactTrees {
         let limits = self.limits;
         let digest_owned = digest.to_string();
         let archive = archive.to_path_buf();
-        slot.get_or_init(|| async move {
+        slot.get_or_try_init(|| async move {
             tokio::task::spawn_blocking(move || extract(&root, &digest_owned, &archive, limits))
                 .await
                 .unwrap_or_else(|e| {
@@ -63,7 +65,7 @@ impl ArtifactTrees {
                 })
         })
         .await
-        .clone()
+        .cloned()
     }
 
     /// Removes the trees of digests not in `keep`.
@@ -120,4 +122,50 @@ fn tempfile_dir(root: &Path) -> std::io::Result<PathBuf> {
     let dir = root.join(format!(".extract-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_source::tree::MemoryTree;
+
+    fn write_archive(path: &Path) {
+        let tree = MemoryTree {
+            commit: "0".repeat(40),
+            files: vec![("app/cm.yaml".into(), b"kind: ConfigMap\n".to_vec())],
+        };
+        let file = std::fs::File::create(path).expect("archive file");
+        weir_source::archive::write_tar_gz(
+            &tree,
+            &weir_source::ignore::Excludes::new(&[], None),
+            file,
+            &weir_source::progress::Discard,
+        )
+        .expect("archive written");
+    }
+
+    #[tokio::test]
+    async fn a_missing_archive_is_tried_again_once_it_is_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let trees = ArtifactTrees::open(
+            dir.path().join("trees"),
+            weir_source::extract::Limits::default(),
+        )
+        .expect("open");
+        let archive = dir.path().join("a.tar.gz");
+        let err = trees
+            .get("sha256:aa", &archive)
+            .await
+            .expect_err("no archive yet");
+        assert!(err.message.contains("a.tar.gz"), "{err}");
+        write_archive(&archive);
+        let tree = trees
+            .get("sha256:aa", &archive)
+            .await
+            .expect("extracted once the archive exists");
+        assert!(tree.join("app/cm.yaml").is_file());
+        // Kept: a second call does not extract again, even with the archive gone.
+        std::fs::remove_file(&archive).expect("rm");
+        assert_eq!(trees.get("sha256:aa", &archive).await.expect("kept"), tree);
+    }
 }

@@ -238,7 +238,12 @@ fn push_object(file: &Path, index: usize, doc: Value, out: &mut Vec<Value>) -> R
         .unwrap_or("")
         .to_string();
     if kind.is_empty() {
-        return Err(invalid("missing 'kind'".into()));
+        // Name the object when it has a name: a file may hold many.
+        let message = match doc.pointer("/metadata/name").and_then(Value::as_str) {
+            Some(name) if !name.is_empty() => format!("'{name}': missing 'kind'"),
+            _ => "missing 'kind'".into(),
+        };
+        return Err(invalid(message));
     }
     if kind.ends_with("List") && doc.get("items").is_some() {
         let items = match doc {

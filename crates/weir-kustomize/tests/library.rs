@@ -209,6 +209,34 @@ fn duplicate_ids_name_the_object() {
 }
 
 #[test]
+fn an_object_without_kind_is_named_with_its_file() {
+    let mut fs = MemFs::new();
+    fs.add("/a/kustomization.yaml", "resources: [x.yaml]\n")
+        .add(
+            "/a/x.yaml",
+            format!(
+                "{}---\napiVersion: v1\nmetadata: {{name: nameless-kind}}\n",
+                cm("ok")
+            ),
+        )
+        .add("/b/kustomization.yaml", "resources: [y.yaml]\n")
+        .add("/b/y.yaml", "apiVersion: v1\ndata: {k: v}\n");
+    let err = build(&fs, Path::new("/a"), &BuildOptions::default()).unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::InvalidObject { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("/a/x.yaml: object #2: 'nameless-kind': missing 'kind'"),
+        "{err}"
+    );
+    let err = build(&fs, Path::new("/b"), &BuildOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("/b/y.yaml: object #1: missing 'kind'"),
+        "{err}"
+    );
+}
+
+#[test]
 fn cycles_are_reported() {
     let mut fs = MemFs::new();
     fs.add("/a/kustomization.yaml", "resources: [../b]\n")
