@@ -258,14 +258,16 @@ async fn watch_kind(ctx: Arc<Context>, gvk: Gvk) {
     if metadata_suffices(group, kind) {
         // `PartialObjectMeta` makes the watch metadata-only: no data, spec or status is sent.
         let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(ctx.client.clone(), &ar);
-        let events = watcher::watcher(api, config).backoff(crate::run::WatchBackoff::default()).map(|ev| {
-            ev.map(|e| {
-                map_event(e, |m| Seen1 {
-                    meta: m.metadata,
-                    health: None,
+        let events = watcher::watcher(api, config)
+            .backoff(crate::run::WatchBackoff::default())
+            .map(|ev| {
+                ev.map(|e| {
+                    map_event(e, |m| Seen1 {
+                        meta: m.metadata,
+                        health: None,
+                    })
                 })
-            })
-        });
+            });
         consume(&ctx, &gvk, events).await;
     } else {
         let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);

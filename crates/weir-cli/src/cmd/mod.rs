@@ -8,9 +8,9 @@ pub mod doctor;
 pub mod get;
 pub mod install;
 pub mod kustomize;
+pub mod oci;
 pub mod reconcile;
 pub mod snapshot;
-pub mod oci;
 pub mod source;
 pub mod why;
 
