@@ -129,7 +129,8 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Option<Instant> {
         &deps,
         view.cycle_of(&me),
         view.missing_of(&me),
-        source.as_ref().ok().map(|(rev, _)| rev.clone()),
+        // The digest too: a refetch can change the artifact without changing the revision.
+        source.as_ref().ok().cloned(),
         obj.spec.suspend,
     ));
     if ctx.memos.is_fresh(key, fingerprint, now) {
