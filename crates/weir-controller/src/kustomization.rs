@@ -15,7 +15,7 @@ use crate::context::{Context, count};
 use crate::dependencies::dependencies_of;
 use crate::gitrepo::jitter;
 use crate::memo::Fingerprint;
-use crate::observed::Observation;
+use crate::observed::{Observation, shown};
 use crate::status::{now_rfc3339, write_if_changed};
 use crate::{FINALIZER, Key, REQUESTED_AT};
 
@@ -575,13 +575,7 @@ async fn decide(
     let mut live_objects = Vec::new();
     for change in &changes {
         let o = &change.object;
-        let shown = format!(
-            "{}/{}",
-            o.kind,
-            o.namespace
-                .as_ref()
-                .map_or(o.name.clone(), |n| format!("{n}/{}", o.name))
-        );
+        let shown = shown(o);
         match &change.action {
             weir_apply::Action::Pruned => lines.push(format!("{shown} deleted")),
             weir_apply::Action::Kept(_) => {}
@@ -835,16 +829,6 @@ enum Health {
         failed: bool,
         polled: bool,
     },
-}
-
-fn shown(t: &weir_apply::ObjectRef) -> String {
-    format!(
-        "{}/{}",
-        t.kind,
-        t.namespace
-            .as_ref()
-            .map_or(t.name.clone(), |n| format!("{n}/{}", t.name))
-    )
 }
 
 async fn unhealthy(ctx: &Context, targets: &[HealthTarget]) -> Result<Health, String> {

@@ -228,7 +228,8 @@ fn object_ref(gvk: &Gvk, meta: &kube::api::ObjectMeta) -> ObjectRef {
     }
 }
 
-fn shown(r: &ObjectRef) -> String {
+/// `Kind/namespace/name` (or `Kind/name`), as messages and events name an object.
+pub(crate) fn shown(r: &ObjectRef) -> String {
     match &r.namespace {
         Some(ns) => format!("{}/{ns}/{}", r.kind, r.name),
         None => format!("{}/{}", r.kind, r.name),
@@ -236,7 +237,7 @@ fn shown(r: &ObjectRef) -> String {
 }
 
 /// One event of a watch, reduced to what is kept.
-struct Seen1 {
+struct WatchedItem {
     meta: kube::api::ObjectMeta,
     health: Option<HealthStatus>,
 }
@@ -262,7 +263,7 @@ async fn watch_kind(ctx: Arc<Context>, gvk: Gvk) {
             .backoff(crate::run::WatchBackoff::default())
             .map(|ev| {
                 ev.map(|e| {
-                    map_event(e, |m| Seen1 {
+                    map_event(e, |m| WatchedItem {
                         meta: m.metadata,
                         health: None,
                     })
@@ -292,7 +293,7 @@ async fn watch_kind(ctx: Arc<Context>, gvk: Gvk) {
                                 serde_json::to_value(&o.metadata).unwrap_or(Value::Null),
                             );
                         }
-                        Seen1 {
+                        WatchedItem {
                             health: Some(weir_apply::health::evaluate(&value)),
                             meta: o.metadata,
                         }
@@ -305,7 +306,7 @@ async fn watch_kind(ctx: Arc<Context>, gvk: Gvk) {
 
 async fn consume<S>(ctx: &Arc<Context>, gvk: &Gvk, events: S)
 where
-    S: futures::Stream<Item = Result<Event<Seen1>, watcher::Error>>,
+    S: futures::Stream<Item = Result<Event<WatchedItem>, watcher::Error>>,
 {
     let mut events = std::pin::pin!(events);
     // Objects seen in the listing being replayed after a (re)connect: the ones not seen again were
@@ -339,7 +340,7 @@ where
                 continue;
             }
         };
-        let Seen1 { meta, health } = item;
+        let WatchedItem { meta, health } = item;
         let Some(key) = owner(&meta) else {
             continue;
         };
